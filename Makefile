@@ -1,0 +1,41 @@
+# SepSum developer targets. Every target creates or reuses .venv idempotently.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SEPSUM_HOME ?= $(CURDIR)/.cache/sepsum-home
+
+.PHONY: setup demo test test-gpu lint bench package package-test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/sepsum models install-default
+
+demo: setup
+	$(BIN)/sepsum summarize resources/sample.md --length short
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-gpu: setup
+	$(BIN)/python -m pytest -m gpu $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app sepllm_core tests benchmarks
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m benchmarks.run_all
+
+package: setup
+	$(BIN)/python packaging/build.py
+
+package-test: package
+	$(BIN)/python packaging/smoke_test.py
+
+clean:
+	rm -rf $(VENV) build dist .cache

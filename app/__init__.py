@@ -1,0 +1,3 @@
+"""SepSum: offline summaries of long documents through a SepLLM compressed KV cache."""
+
+__version__ = "0.1.0"

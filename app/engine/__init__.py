@@ -1,0 +1,1 @@
+"""Model engine: the embedded default model, imported models, loading, devices and memory."""

@@ -1,0 +1,1 @@
+"""Document ingestion: PDFs, text and chat exports into one normalized :class:`Document`."""

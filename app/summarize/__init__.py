@@ -1,0 +1,1 @@
+"""Summarization pipeline: prompts, single-pass / rolling-notes / map-reduce / truncate modes."""

@@ -1,0 +1,72 @@
+"""Events of one summarization run, consumed by the CLI and (as Qt signals) by the GUI.
+
+The pipeline re-yields the core's events (:mod:`sepllm_core.events`: Progress, Token,
+MemorySample, Done) and adds the document-level ones below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sepllm_core.events import Done, MemorySample, Progress, Token
+
+
+@dataclass(frozen=True)
+class DocumentLoaded:
+    """The document was read; ``tokens`` is its length in model tokens."""
+
+    path: str
+    kind: str
+    title: str
+    tokens: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named stage started: "loading model", "reading", "writing notes", "summarizing", ..."""
+
+    name: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SummaryDone:
+    """The summary of one document is complete; ``stats`` has the keys of ``--format json``."""
+
+    path: str
+    summary: str
+    stats: dict[str, Any]
+    incomplete: bool = False  # True when cancelled: ``summary`` holds what streamed so far
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One document failed; ``message`` is the one-line, user-facing reason."""
+
+    path: str
+    message: str
+    error_type: str = "SepSumError"
+
+
+@dataclass
+class SummaryRequest:
+    """Everything one run needs. Field names match the CLI flags and the settings schema."""
+
+    paths: list[Path]
+    model: str | None = None  # registry name or a path; None = default model
+    device: str = "auto"  # auto | cpu | cuda | mps
+    quant: str = "none"  # none | 8bit | 4bit
+    cache: str = "sepllm"  # sepllm | full | window
+    mode: str = "auto"  # auto | single | notes | mapreduce | truncate
+    length: str = "medium"  # short | medium | long
+    style: str = "bullets"  # bullets | paragraphs | structured
+    language: str | None = None  # None: the document's language
+    password: str | None = None
+    cache_budget: dict[str, int] = field(default_factory=dict)  # initial, separators, local, max_entries, chunk
+
+
+PipelineEvent = DocumentLoaded | Stage | Progress | Token | MemorySample | Done | SummaryDone | Failed

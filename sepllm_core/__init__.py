@@ -1,0 +1,1 @@
+"""SepLLM compressed KV cache for Hugging Face decoders (Qt-free; never imports ``app``)."""

@@ -1,0 +1,25 @@
+"""The ``sepsum`` dispatcher: version, help, exit codes."""
+
+import subprocess
+import sys
+
+from app import __version__
+from app.cli import main
+
+
+def test_version_flag(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert capsys.readouterr().out.strip() == f"sepsum {__version__}"
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage: sepsum" in capsys.readouterr().err
+
+
+def test_console_script_runs_as_module():
+    result = subprocess.run([sys.executable, "-m", "app", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("sepsum ")
