@@ -1,0 +1,438 @@
+"""SepLLM post-training by self-distillation: a LoRA student under the SepLLM mask matches its full-attention self.
+
+The teacher is the same model with its adapter disabled and full causal attention (no grad, one
+forward per batch); the student is the model with a LoRA adapter (``peft``) under
+:func:`sepllm_core.training_mask.sepllm_mask`. The loss is KL(teacher || student) over next-token
+distributions, optionally plus the LM loss. Because the student matches its own full-attention
+outputs, no labelled data is needed and instruction following is kept.
+
+``adapt(...)`` is a generator of events (:class:`AdaptStep`, :class:`CheckpointSaved`,
+:class:`AdaptDone`); the CLI draws a progress bar from them. Checkpoints hold the adapter, the
+optimizer state and the step, and a run resumes from them with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sepllm_core.training_mask import sepllm_mask, to_attention_mask
+
+log = logging.getLogger(__name__)
+
+ADAPT_META = "sepllm_adapt.json"
+HISTORY_CSV = "history.csv"
+CHECKPOINT_DIR = "checkpoint"
+TRAINER_STATE = "trainer_state.pt"
+#: The SepLLM paper's separator characters (a token is a separator when it is made only of these).
+SEPARATOR_CHARS = ".,?!;: \t\n"
+
+
+@dataclass
+class AdaptConfig:
+    """Hyper-parameters of one adaptation run (saved with the adapter)."""
+
+    steps: int = 300
+    seq_len: int = 1024
+    batch_size: int = 1
+    lr: float = 2e-4
+    warmup_steps: int = 20
+    lora_r: int = 8
+    lora_alpha: int = 16
+    target_modules: str | list[str] = "all-linear"
+    initial: int = 4
+    local: int = 128
+    kl_weight: float = 1.0
+    lm_weight: float = 0.0
+    temperature: float = 1.0
+    holdout_fraction: float = 0.1
+    checkpoint_every: int = 50
+    seed: int = 0
+    gradient_checkpointing: bool = False
+    max_grad_norm: float = 1.0
+    save_dtype: str = "bfloat16"
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
+            raise ValueError(f"need steps >= 1, seq_len >= 8, batch_size >= 1 (got {self.steps}, "
+                             f"{self.seq_len}, {self.batch_size})")
+        if self.local < 1 or self.initial < 0:
+            raise ValueError(f"need local >= 1 and initial >= 0 (got {self.local}, {self.initial})")
+        if self.local >= self.seq_len:
+            raise ValueError(f"local window {self.local} must be shorter than seq_len {self.seq_len}, "
+                             "or the student sees everything the teacher sees")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+        if self.kl_weight <= 0 and self.lm_weight <= 0:
+            raise ValueError("kl_weight or lm_weight must be positive")
+
+
+@dataclass(frozen=True)
+class AdaptStep:
+    """One optimizer step done; losses are this step's batch means."""
+
+    step: int
+    steps: int
+    loss: float
+    kl: float
+    lm: float
+    lr: float
+    tokens_per_s: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class AdaptDone:
+    """The run ended: the adapter is in ``out_dir`` (or only a checkpoint when cancelled)."""
+
+    out_dir: str
+    steps_done: int
+    stopped_by: str  # "steps" | "cancelled"
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+AdaptEvent = AdaptStep | CheckpointSaved | AdaptDone
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def strip_gutenberg(text: str) -> str:
+    """Drop a Project Gutenberg header and licence footer, if present."""
+    start = text.find("*** START OF")
+    if start >= 0:
+        line_end = text.find("\n", start)
+        text = text[line_end + 1 :] if line_end >= 0 else ""
+    end = text.find("*** END OF")
+    return text[:end] if end >= 0 else text
+
+
+def read_texts(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Read plain-text files (UTF-8, undecodable bytes replaced), without Gutenberg boilerplate.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        A file is missing, or holds no text.
+    """
+    texts = []
+    for path in paths:
+        text = strip_gutenberg(Path(path).read_text(encoding="utf-8", errors="replace"))
+        if not text.strip():
+            raise ValueError(f"{path} holds no text after its header: pass a plain-text file")
+        texts.append(text)
+    if not texts:
+        raise ValueError("no text files given: pass at least one with --text")
+    return texts
+
+
+def split_tokens(texts: Sequence[str], tokenizer: Any, holdout_fraction: float
+                 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Tokenize each text and split it: the first part trains, the last ``holdout_fraction`` is held out.
+
+    Returns
+    -------
+    (train, heldout) : lists of LongTensor [n_i]
+        One tensor per text; a held-out tensor may be empty when ``holdout_fraction`` is 0.
+    """
+    train, heldout = [], []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        ids_t = torch.tensor(ids, dtype=torch.long)
+        cut = len(ids) - int(len(ids) * holdout_fraction)
+        train.append(ids_t[:cut])
+        heldout.append(ids_t[cut:])
+    return train, heldout
+
+
+def sample_batch(docs: Sequence[torch.Tensor], batch_size: int, seq_len: int, seed: int, step: int
+                 ) -> torch.Tensor:
+    """Random windows of ``seq_len`` tokens, drawn by document length; deterministic in (seed, step).
+
+    Returns
+    -------
+    LongTensor [batch_size, seq_len]
+    """
+    usable = [d for d in docs if d.numel() >= seq_len]
+    if not usable:
+        longest = max((d.numel() for d in docs), default=0)
+        raise ValueError(f"the training text is too short: {longest} tokens, need at least seq_len={seq_len}")
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    weights = torch.tensor([float(d.numel() - seq_len + 1) for d in usable])
+    rows = []
+    for _ in range(batch_size):
+        doc = usable[int(torch.multinomial(weights, 1, generator=generator))]
+        start = int(torch.randint(0, doc.numel() - seq_len + 1, (1,), generator=generator))
+        rows.append(doc[start : start + seq_len])
+    return torch.stack(rows)
+
+
+# ----------------------------------------------------------------------------------------- separators
+
+
+def separator_lookup(tokenizer: Any) -> torch.Tensor:
+    """The separator table ``BoolTensor [vocab]``: ``sepllm_core.separators`` when present, else local.
+
+    The local fallback marks tokens made only of the SepLLM paper's separator characters
+    (``. , ? ! ; :`` space, tab, newline).
+    """
+    try:
+        separators: Any = importlib.import_module("sepllm_core.separators")
+    except ImportError:
+        separators = None
+    for name in ("separator_table", "separator_ids"):
+        builder = getattr(separators, name, None)
+        if builder is not None:
+            return builder(tokenizer).to(torch.bool)
+    size = len(tokenizer)
+    table = torch.zeros(size, dtype=torch.bool)
+    for token_id in range(size):
+        piece = tokenizer.decode([token_id])
+        table[token_id] = bool(piece) and all(ch in SEPARATOR_CHARS for ch in piece) and piece.strip(" ") != ""
+    return table
+
+
+# ----------------------------------------------------------------------------------------- loss
+
+
+def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, input_ids: torch.Tensor,
+                 config: AdaptConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """KL(teacher || student) per token (mean) and the student's LM loss.
+
+    Parameters
+    ----------
+    teacher_logits, student_logits : Tensor [B, T, vocab]
+    input_ids : LongTensor [B, T]
+
+    Returns
+    -------
+    (loss, kl, lm) : scalar tensors; ``loss = kl_weight * kl + lm_weight * lm``.
+    """
+    temp = config.temperature
+    teacher_logp = torch.log_softmax(teacher_logits.float() / temp, dim=-1)  # (B, T, V)
+    student_logp = torch.log_softmax(student_logits.float() / temp, dim=-1)  # (B, T, V)
+    kl = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1).mean() * temp**2
+    lm = torch.nn.functional.cross_entropy(
+        student_logits[:, :-1].float().reshape(-1, student_logits.shape[-1]), input_ids[:, 1:].reshape(-1))
+    loss = config.kl_weight * kl + (config.lm_weight * lm if config.lm_weight > 0 else 0.0)
+    return loss, kl.detach(), lm.detach()
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+
+
+def _lora_config(config: AdaptConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                      target_modules=config.target_modules, task_type="CAUSAL_LM")
+
+
+def _save_adapter(model: Any, folder: Path, dtype: torch.dtype | None) -> None:
+    """Write ``adapter_model.safetensors`` + ``adapter_config.json`` atomically (optionally cast)."""
+    from safetensors.torch import load_file, save_file
+
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if dtype is not None:
+        weights = tmp / "adapter_model.safetensors"
+        tensors = {k: v.to(dtype).contiguous() for k, v in load_file(weights).items()}
+        save_file(tensors, weights, metadata={"format": "pt"})
+    # Keep non-adapter files already in ``folder`` (metadata, history) when replacing it.
+    if folder.exists():
+        for item in folder.iterdir():
+            if not (tmp / item.name).exists() and item.is_file():
+                shutil.copy2(item, tmp / item.name)
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def save_checkpoint(model: Any, optimizer: torch.optim.Optimizer, step: int, history: list[dict[str, float]],
+                    out_dir: Path) -> Path:
+    """Adapter (fp32) + optimizer state + step + history under ``out_dir/checkpoint``."""
+    folder = out_dir / CHECKPOINT_DIR
+    _save_adapter(model, folder, dtype=None)
+    state = {"step": step, "optimizer": optimizer.state_dict(), "history": history}
+    torch.save(state, folder / (TRAINER_STATE + ".tmp"))
+    os.replace(folder / (TRAINER_STATE + ".tmp"), folder / TRAINER_STATE)
+    return folder
+
+
+def load_checkpoint(model: Any, optimizer: torch.optim.Optimizer, out_dir: Path
+                    ) -> tuple[int, list[dict[str, float]]]:
+    """Restore adapter weights and optimizer state; return (step, history). (0, []) when none."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    folder = out_dir / CHECKPOINT_DIR
+    if not (folder / TRAINER_STATE).is_file():
+        return 0, []
+    weights = load_file(folder / "adapter_model.safetensors", device=str(next(model.parameters()).device))
+    result = set_peft_model_state_dict(model, weights)
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise ValueError(f"{folder} does not match this model ({len(unexpected)} unexpected adapter "
+                         "weights): use another --out folder or drop --resume")
+    state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"]), list(state["history"])
+
+
+# ----------------------------------------------------------------------------------------- training
+
+
+def lr_at(step: int, config: AdaptConfig) -> float:
+    """Linear warm-up, then cosine decay to 10 % of ``lr`` at the last step."""
+    warmup = min(config.warmup_steps, max(config.steps // 10, 1))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(config.steps - warmup, 1)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def attach_lora(model: Any, config: AdaptConfig) -> Any:
+    """Wrap ``model`` in a trainable LoRA ``PeftModel`` (the base weights are frozen)."""
+    from peft import get_peft_model
+
+    peft_model = get_peft_model(model, _lora_config(config))
+    if config.gradient_checkpointing:
+        peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        peft_model.enable_input_require_grads()
+    return peft_model
+
+
+def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config: AdaptConfig,
+          out_dir: str | os.PathLike[str], *, resume: bool = False, base_model: str = "",
+          cancel: threading.Event | None = None, is_separator: torch.Tensor | None = None,
+          ) -> Iterator[AdaptEvent]:
+    """Train a LoRA adapter so the model under the SepLLM mask matches itself under full attention.
+
+    Parameters
+    ----------
+    model
+        A ``PeftModel`` from :func:`attach_lora`, or a plain causal LM (wrapped here). Its attention
+        must be ``sdpa`` or ``eager`` (4D masks).
+    tokenizer
+        The model's tokenizer (for the separator table).
+    train_docs : list of LongTensor [n_i]
+        Training token streams (see :func:`split_tokens`).
+    config : AdaptConfig
+    out_dir
+        Gets ``checkpoint/`` during the run and the final adapter (``adapter_model.safetensors``,
+        ``adapter_config.json``, ``sepllm_adapt.json``, ``history.csv``) at the end.
+    resume
+        Continue from ``out_dir/checkpoint`` when it exists.
+    cancel
+        Checked before every step; when set, a checkpoint is written and the run stops.
+
+    Yields
+    ------
+    AdaptStep, CheckpointSaved, AdaptDone
+    """
+    from peft import PeftModel
+
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not isinstance(model, PeftModel):
+        model = attach_lora(model, config)
+    table = separator_lookup(tokenizer) if is_separator is None else is_separator
+    device = next(model.parameters()).device
+    compute_dtype = next(p for p in model.parameters() if not p.requires_grad).dtype
+    attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    start_step, history = load_checkpoint(model, optimizer, out) if resume else (0, [])
+    if resume and start_step:
+        log.info("resuming %s at step %d", out, start_step)
+    model.train(config.gradient_checkpointing)
+    tokens_per_step = config.batch_size * config.seq_len
+    started = time.perf_counter()
+    step = start_step
+    for step in range(start_step, config.steps):
+        if cancel is not None and cancel.is_set():
+            path = save_checkpoint(model, optimizer, step, history, out)
+            yield CheckpointSaved(step=step, path=str(path))
+            yield AdaptDone(out_dir=str(out), steps_done=step, stopped_by="cancelled", history=history)
+            return
+        lr = lr_at(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        input_ids = sample_batch(train_docs, config.batch_size, config.seq_len, config.seed, step).to(device)
+        with torch.no_grad(), model.disable_adapter():
+            teacher_logits = model(input_ids=input_ids, use_cache=False).logits  # (B, T, V)
+        mask = to_attention_mask(sepllm_mask(input_ids, table, initial=config.initial, local=config.local),
+                                 attn, compute_dtype)  # (B, 1, T, T)
+        student_logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
+        loss, kl, lm = distill_loss(teacher_logits, student_logits, input_ids, config)
+        del teacher_logits
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+        optimizer.step()
+        done = step + 1
+        elapsed = time.perf_counter() - started
+        rate = (done - start_step) * tokens_per_step / max(elapsed, 1e-9)
+        eta = (config.steps - done) * tokens_per_step / rate if rate > 0 else None
+        record = {"step": done, "loss": float(loss.detach()), "kl": float(kl), "lm": float(lm), "lr": lr,
+                  "seconds": round(elapsed, 3)}
+        history.append(record)
+        yield AdaptStep(step=done, steps=config.steps, loss=record["loss"], kl=float(kl), lm=float(lm), lr=lr,
+                        tokens_per_s=rate, eta_s=eta)
+        if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
+            path = save_checkpoint(model, optimizer, done, history, out)
+            yield CheckpointSaved(step=done, path=str(path))
+    done = max(config.steps, start_step)
+    path = save_checkpoint(model, optimizer, done, history, out)
+    yield CheckpointSaved(step=done, path=str(path))
+    save_adapter(model, out, config, base_model=base_model, history=history,
+                 separators=int(table.sum()))
+    yield AdaptDone(out_dir=str(out), steps_done=done, stopped_by="steps", history=history)
+
+
+def save_adapter(model: Any, out_dir: Path, config: AdaptConfig, *, base_model: str,
+                 history: list[dict[str, float]], separators: int) -> None:
+    """Write the final adapter, its metadata (``sepllm_adapt.json``) and ``history.csv`` into ``out_dir``."""
+    dtype = getattr(torch, config.save_dtype) if config.save_dtype else None
+    staging = out_dir / "adapter.partial-final"
+    _save_adapter(model, staging, dtype=dtype)
+    for item in staging.iterdir():
+        os.replace(item, out_dir / item.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    last = history[-1] if history else {}
+    meta = {"base_model": base_model, "method": "sepllm-self-distillation", "config": asdict(config),
+            "separator_tokens": separators, "steps_done": len(history) and int(last.get("step", 0)),
+            "final_kl": last.get("kl"), "final_loss": last.get("loss")}
+    (out_dir / ADAPT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    with open(out_dir / HISTORY_CSV, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "kl", "lm", "lr", "seconds"])
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def load_adapted(model: Any, adapter_dir: str | os.PathLike[str], *, merge: bool = True) -> Any:
+    """Apply a saved adapter to ``model``: merged into the weights (default) or as a ``PeftModel``."""
+    from peft import PeftModel
+
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    return peft_model.merge_and_unload() if merge else peft_model
