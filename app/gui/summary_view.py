@@ -1,0 +1,210 @@
+"""Summary view: streamed text rendered as Markdown (at most ~10 repaints a second), copy and export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QTextDocument
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+EXPORT_FILTERS = {"md": "Markdown (*.md)", "txt": "Plain text (*.txt)", "json": "JSON with stats (*.json)"}
+
+
+def export_summary(path: Path, summary: str, stats: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write ``summary`` as .md, .txt or .json (the format follows the suffix; .json includes the stats)."""
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix == "json":
+        payload = {**meta, "summary": summary, "stats": stats}
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    elif suffix == "txt":
+        doc = QTextDocument()
+        doc.setMarkdown(summary)
+        path.write_text(doc.toPlainText().rstrip() + "\n", encoding="utf-8")
+    elif suffix == "md":
+        title = meta.get("title") or meta.get("path") or "Summary"
+        path.write_text(f"# {title}\n\n{summary.rstrip()}\n", encoding="utf-8")
+    else:
+        raise ValueError(f"{path.name}: unknown export format '.{suffix}': use .md, .txt or .json")
+    return path
+
+
+class SummaryView(QFrame):
+    """Shows one summary; ``append`` streams text in, ``set_result`` shows a finished one."""
+
+    regenerateRequested = Signal()
+    exported = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("card")
+        self._text = ""
+        self._stats: dict[str, Any] = {}
+        self._meta: dict[str, Any] = {}
+        self._dirty = False
+        self.renders = 0  # how many times the Markdown was re-rendered (tests check the throttle)
+
+        self.title = QLabel("Summary", self)
+        self.title.setObjectName("cardTitle")
+        self.state = QLabel("", self)
+        self.state.setObjectName("muted")
+        self.browser = QTextBrowser(self)
+        self.browser.setOpenExternalLinks(False)
+        self.browser.setAccessibleName("Summary text")
+        self.browser.setPlaceholderText("Drop a PDF or a chat export on the left, then press Start (Ctrl+Enter).")
+        self.stats_label = QLabel("", self)
+        self.stats_label.setObjectName("muted")
+        self.stats_label.setWordWrap(True)
+        self.stats_label.setAccessibleName("Summary statistics")
+
+        self.copy_button = self._button("Copy", "Copy the summary as Markdown (Ctrl+C)", self.copy)
+        self.export_button = self._button("Export", "Export the summary to .md, .txt or .json", None)
+        menu = QMenu(self.export_button)
+        for suffix, label in (("md", "Markdown (.md)…"), ("txt", "Plain text (.txt)…"), ("json", "JSON with stats (.json)…")):
+            menu.addAction(label, lambda s=suffix: self.export_dialog(s))
+        self.export_button.setMenu(menu)
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.regenerate_button = self._button("Regenerate", "Summarize this document again with the current settings",
+                                              self.regenerateRequested.emit)
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.state, 1)
+        for button in (self.copy_button, self.export_button, self.regenerate_button):
+            header.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.addLayout(header)
+        layout.addWidget(self.browser, 1)
+        layout.addWidget(self.stats_label)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)  # ~10 Hz
+        self._timer.timeout.connect(self._render_if_dirty)
+        self._timer.start()
+        self._update_buttons()
+
+    def _button(self, text: str, tip: str, slot) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(text)
+        button.setAutoRaise(True)
+        if slot is not None:
+            button.clicked.connect(slot)
+        return button
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return dict(self._stats)
+
+    def clear(self, meta: dict[str, Any] | None = None, state: str = "") -> None:
+        self._text = ""
+        self._stats = {}
+        self._meta = dict(meta or {})
+        self.title.setText(self._meta.get("title") or "Summary")
+        self.state.setText(state)
+        self.stats_label.setText("")
+        self.browser.clear()
+        self._dirty = False
+        self._update_buttons()
+
+    def append(self, text: str) -> None:
+        """Add streamed text; rendering happens on the next 100 ms tick."""
+        self._text += text
+        self._dirty = True
+
+    def set_state(self, state: str) -> None:
+        self.state.setText(state)
+
+    def set_result(self, summary: str, stats: dict[str, Any], meta: dict[str, Any] | None = None,
+                   state: str = "") -> None:
+        if meta is not None:
+            self._meta = dict(meta)
+            self.title.setText(self._meta.get("title") or "Summary")
+        self._text = summary
+        self._stats = dict(stats)
+        self.state.setText(state)
+        self.stats_label.setText(_describe_stats(stats))
+        self._render()
+
+    def _render_if_dirty(self) -> None:
+        if self._dirty:
+            self._render()
+
+    def _render(self) -> None:
+        self._dirty = False
+        bar = self.browser.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 4
+        self.browser.setMarkdown(self._text)
+        self.renders += 1
+        if at_bottom:
+            bar.setValue(bar.maximum())
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has_text = bool(self._text.strip())
+        self.copy_button.setEnabled(has_text)
+        self.export_button.setEnabled(has_text)
+
+    def copy(self) -> None:
+        if self._text:
+            QGuiApplication.clipboard().setText(self._text)
+
+    def export_dialog(self, suffix: str) -> None:
+        stem = Path(self._meta.get("path") or "summary").stem or "summary"
+        start = str(Path.home() / f"{stem}.summary.{suffix}")
+        path, _ = QFileDialog.getSaveFileName(self, "Export summary", start, EXPORT_FILTERS[suffix])
+        if path:
+            if not path.lower().endswith("." + suffix):
+                path += "." + suffix
+            self.export(Path(path))
+
+    def export(self, path: Path) -> Path:
+        written = export_summary(path, self._text, self._stats, self._meta)
+        self.exported.emit(str(written))
+        return written
+
+
+def _describe_stats(stats: dict[str, Any]) -> str:
+    """A one-line human summary of the run's stats (keys are optional: show what is there)."""
+    parts = []
+    doc_tokens = stats.get("document_tokens") or stats.get("prompt_tokens") or stats.get("tokens_seen")
+    if doc_tokens:
+        parts.append(f"{int(doc_tokens):,} document tokens")
+    new_tokens = stats.get("generated_tokens") or stats.get("new_tokens") or stats.get("decode_tokens")
+    if new_tokens:
+        parts.append(f"{int(new_tokens):,} generated")
+    for key, label in (("prefill_tokens_per_s", "read"), ("decode_tokens_per_s", "write")):
+        if stats.get(key):
+            parts.append(f"{float(stats[key]):,.0f} tok/s {label}")
+    kv = stats.get("kv_bytes_peak") or stats.get("kv_bytes")
+    full = stats.get("kv_bytes_full_equivalent") or stats.get("kv_bytes_full_peak")
+    if kv and full:
+        from app.gui.memory_panel import format_bytes
+
+        parts.append(f"KV {format_bytes(kv)} of {format_bytes(full)} full ({100 * (1 - kv / full):.0f} % saved)")
+    seconds = stats.get("seconds") or stats.get("elapsed_s") or stats.get("total_s")
+    if seconds:
+        parts.append(f"{float(seconds):.1f} s")
+    if stats.get("model"):
+        parts.append(str(stats["model"]))
+    return " · ".join(parts)
+
