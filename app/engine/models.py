@@ -1,0 +1,113 @@
+"""Load a model for inference: resolve it, pick device and dtype, quantize with bitsandbytes, check memory first."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app import offline
+from app.engine import devices, registry
+from app.engine.estimate import check_fits, estimate_memory
+from app.engine.memory import out_of_memory_as_resource_error
+from app.engine.model_info import read_model_info
+from app.engine.registry import ModelEntry
+from app.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# Tokens assumed by the pre-load memory check; the pipeline checks again with the real document.
+_PRELOAD_CHECK_TOKENS = 2048
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference and the facts the stats report."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str  # bf16 | fp16 | fp32
+    quant: str  # none | 8bit | 4bit
+    name: str
+    path: Path
+    weights_bytes: int  # parameters and buffers as held on the device
+    load_seconds: float
+
+
+def resolve_model(name_or_path: str | None) -> ModelEntry:
+    """A registered name, a model folder or a GGUF file (imported, i.e. converted, on first use)."""
+    entry = registry.resolve(name_or_path)
+    if entry.format == "gguf":
+        from app.engine.importer import find_imported, import_model
+
+        source = Path(entry.path)
+        entry = find_imported(source) or import_model(source)[0]
+    return entry
+
+
+def quantization_config(quant: str, compute_dtype):
+    """bitsandbytes settings for ``8bit`` (LLM.int8) or ``4bit`` (nf4); None for ``none``."""
+    if quant == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quant == "8bit":
+        # bitsandbytes logs a warning on every int8 matmul when inputs are not fp16.
+        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+
+
+def load_model(name_or_path: str | None = None, device: str = "auto", quant: str = "none",
+               dtype: str = "auto", *, check_memory: bool = True) -> LoadedModel:
+    """Load a model and its tokenizer from local safetensors only (never remote code, never the hub).
+
+    Parameters
+    ----------
+    name_or_path : a registered name, a model folder or a GGUF file; None is the default model.
+    device : auto (CUDA, else MPS, else CPU) | cpu | cuda[:N] | mps.
+    quant : none | 8bit | 4bit (bitsandbytes; works on CPU and CUDA).
+    dtype : auto (bf16 where the hardware has it) | bf16 | fp16 | fp32.
+    check_memory : estimate weights + a 2048-token full cache first and refuse with numbers if it cannot fit.
+    """
+    offline.enforce()
+    quant = devices.check_quant(quant)
+    device = devices.choose_device(device)
+    torch_dtype = devices.choose_dtype(device, dtype)
+    entry = resolve_model(name_or_path)
+    folder = Path(entry.path)
+    info = read_model_info(folder)  # refuses pickles, missing config, unreadable headers
+    if info.quantization and quant != "none":
+        raise ModelError(f"{entry.name} is already quantized ({info.quantization}): use --quant none")
+    from app.engine.importer import check_supported
+
+    check_supported(info.model_type, folder)
+    if check_memory:
+        check_fits(estimate_memory(str(folder), device, quant, None, _PRELOAD_CHECK_TOKENS, dtype))
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    started = time.perf_counter()
+    kwargs = dict(dtype=torch_dtype, use_safetensors=True, trust_remote_code=False, local_files_only=True,
+                  device_map={"": device}, quantization_config=quantization_config(quant, torch_dtype))
+    try:
+        with out_of_memory_as_resource_error(f"loading {entry.name}", device):
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError, ImportError, KeyError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{entry.name} could not be loaded from {folder} ({detail}): "
+                         "re-import it or reinstall with 'sepsum models install-default --force'") from exc
+    model.eval()
+    seconds = time.perf_counter() - started
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=devices.dtype_name(torch_dtype),
+                         quant=quant, name=entry.name, path=folder,
+                         weights_bytes=int(model.get_memory_footprint()), load_seconds=seconds)
+    log.info("loaded %s on %s (%s, quant %s): %.0f MB in %.1f s", loaded.name, device, loaded.dtype, quant,
+             loaded.weights_bytes / 1e6, seconds)
+    return loaded
