@@ -23,7 +23,7 @@ __all__ = ["ChatLimits", "detect_chat"]
 
 _SNIFF_BYTES = 64 * 1024
 _CHAT_JSON_HINTS = ('"messages"', '"chat_messages"', '"mapping"', '"current_node"', '"timestamp_ms"',
-                    '"date_unixtime"', '"guild"', '"subtype"')
+                    '"date_unixtime"', '"guild"', '"ts"', '"senderName"')
 _EXPORT_JSON = ("conversations.json", "result.json", "message_1.json")
 
 
