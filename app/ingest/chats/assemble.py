@@ -71,7 +71,7 @@ def build_document(
     extra: dict[str, Any] | None = None,
     chronological: bool = True,
 ) -> Document:
-    """Assemble the Document; raise DocumentError when the export holds no message at all.
+    """Assemble the Document; raise DocumentError when the export holds no line at all.
 
     ``units`` with ``author=None`` are system lines; ``text == ""`` marks a dropped media placeholder
     or deleted message (counted in ``counts``). ``chronological`` sorts by time (stable).
@@ -81,11 +81,14 @@ def build_document(
     else:
         _unify_zones(units)
     authored = [u for u in units if u.author is not None]
-    if not authored:
+    if not units:
         raise DocumentError(
             f"{path.name} is a {KIND_NAMES.get(kind, kind)} export without any message: "
             "check that you exported the right chat"
         )
+    warnings = list(warnings or [])
+    if not authored:
+        warnings.append(f"no messages from people, only {len(units)} system line(s) (joins, calls, renames)")
     participants = list(dict.fromkeys(u.author for u in authored if u.author))
     times = [u.time for u in units if u.time is not None]
     metadata: dict[str, Any] = {
@@ -101,4 +104,4 @@ def build_document(
         metadata[key] = metadata.get(key, 0) + value if isinstance(value, int) else value
     metadata.update(extra or {})
     return Document(kind=kind, title=title, source=str(path), units=units, metadata=metadata,
-                    warnings=list(warnings or []))
+                    warnings=warnings)

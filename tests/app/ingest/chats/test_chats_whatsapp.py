@@ -229,6 +229,14 @@ def test_plain_text_and_headerless_chat_are_not_whatsapp(tmp_path):
 def test_notice_only_export_is_an_error(tmp_path):
     path = _write(tmp_path, "WhatsApp Chat with Ana.txt",
                   "01/02/2024, 10:00 - Messages and calls are end-to-end encrypted. WhatsApp.\n"
-                  "01/02/2024, 10:00 - Ana created group \"x\"\n")
+                  "01/02/2024, 10:00 - Messages to this group are now secured with end-to-end encryption.\n")
     with pytest.raises(DocumentError, match="WhatsApp Chat with Ana.txt.*without any message"):
         detect_chat(path)
+
+
+def test_system_lines_only_give_a_warning(tmp_path):
+    path = _write(tmp_path, "chat.txt", "01/02/2024, 10:00 - Ana created group \"x\"\n"
+                                        "01/02/2024, 10:01 - Ana added Bo\n")
+    document = detect_chat(path)
+    assert document.metadata["messages"] == 0 and document.metadata["system_messages"] == 2
+    assert any("no messages from people" in warning for warning in document.warnings)
