@@ -64,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from app.engine import devices
-    from app.engine.estimate import estimate_memory, format_bytes, model_info_for
+    from app.engine.estimate import estimate_from_info, format_bytes, model_info_for
 
     name, info = model_info_for(args.name)
     rows = [
@@ -84,7 +84,7 @@ def _info(args: argparse.Namespace) -> int:
     device = devices.choose_device("auto")
     tokens = min(info.max_context or 8192, 8192)
     for quant in devices.QUANTS:
-        estimate = estimate_memory(args.name, device, quant, None, tokens)
+        estimate = estimate_from_info(name, info, device, quant, None, tokens)
         rows.append((f"memory {quant}", f"{estimate.describe()} ({device}, {estimate.dtype}, {tokens} tokens)"))
     width = max(len(key) for key, _ in rows)
     for key, value in rows:

@@ -147,11 +147,18 @@ def estimate_memory(name_or_path: str | None, device: str = "auto", quant: str =
     cache : None or "full" for a full cache, an int (peak KV entries) or a cache config object.
     tokens : tokens the model will see (document + prompt + output).
     """
+    name, info = model_info_for(name_or_path)
+    return estimate_from_info(name, info, device, quant, cache, tokens, dtype, chunk_tokens)
+
+
+def estimate_from_info(name: str, info: ModelInfo, device: str = "auto", quant: str = "none", cache=None,
+                       tokens: int = 4096, dtype: str = "auto",
+                       chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> MemoryEstimate:
+    """:func:`estimate_memory` for a model whose :class:`ModelInfo` is already read."""
     quant = devices.check_quant(quant)
     device = devices.choose_device(device)
     torch_dtype = devices.choose_dtype(device, dtype)
     nbytes = devices.dtype_bytes(torch_dtype)
-    name, info = model_info_for(name_or_path)
     entries, chunk = cache_entries(cache, tokens, chunk_tokens)
     by_quant = {q: weights_bytes(info, q, nbytes) for q in devices.QUANTS}
     runtime = _GPU_RUNTIME_BYTES if device.startswith("cuda") else _CPU_RUNTIME_BYTES
