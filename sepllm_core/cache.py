@@ -1,0 +1,398 @@
+"""SepCache: a transformers Cache that keeps initial, protected, separator and recent tokens.
+
+Usage per forward (see docs/ARCHITECTURE.md)::
+
+    cache.push_tokens(input_ids, protected=False)   # [1, q], before the forward
+    position_ids = cache.next_position_ids(q)       # [1, q]
+    model(input_ids=..., position_ids=position_ids, cache=cache, use_cache=True, logits_to_keep=1)
+    cache.compress()                                # after the forward
+
+Full-attention layers store keys/values in preallocated buffers with a fill pointer. Eviction
+computes one keep mask from the entries' token ids (shared by every layer) and fills the holes it
+leaves with the kept entries from the tail, so it copies only as many entries as it evicts. Entry
+order in the buffers therefore is not reading order; the attention does not care, since every
+cached entry precedes every new token and each key carries its position in its rotation.
+Sliding-window layers (Gemma, Mistral variants) keep transformers' own sliding window.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from transformers.cache_utils import (
+    Cache,
+    CacheLayerMixin,
+    DynamicSlidingWindowLayer,
+    get_layer_types_and_kwargs,
+)
+
+from sepllm_core.config import CacheConfig
+from sepllm_core.policy import keep_mask, lookup_separators, needs_eviction
+from sepllm_core.positions import RotaryShifter, check_shiftable, has_rotary_positions
+from sepllm_core.stats import CacheStats, bytes_per_entry
+
+log = logging.getLogger(__name__)
+
+_SPARE = 64  # extra buffer rows so a decode step never reallocates
+
+
+class SepLayer(CacheLayerMixin):
+    """One full-attention layer: key/value buffers ``[batch, kv_heads, capacity, head_dim]`` + fill pointer."""
+
+    is_sliding = False
+    is_compileable = False
+    is_croppable = False
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+        self._key_buf: torch.Tensor | None = None
+        self._value_buf: torch.Tensor | None = None
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.device = key_states.device
+        b, h, _, dk = key_states.shape
+        self._key_buf = key_states.new_empty((b, h, self.capacity, dk))
+        self._value_buf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]))
+        self.is_initialized = True
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        assert self._key_buf is not None and self._value_buf is not None
+        self.keys = self._key_buf[:, :, : self.length]
+        self.values = self._value_buf[:, :, : self.length]
+
+    def _grow(self, needed: int) -> None:
+        assert self._key_buf is not None and self._value_buf is not None
+        capacity = max(needed + _SPARE, int(self.capacity * 1.5))
+        keys = self._key_buf.new_empty(self._key_buf.shape[:2] + (capacity, self._key_buf.shape[-1]))
+        values = self._value_buf.new_empty(self._value_buf.shape[:2] + (capacity, self._value_buf.shape[-1]))
+        keys[:, :, : self.length] = self._key_buf[:, :, : self.length]
+        values[:, :, : self.length] = self._value_buf[:, :, : self.length]
+        self._key_buf, self._value_buf, self.capacity = keys, values, capacity
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``[b, h, q, d]`` states at the fill pointer; return views of all entries ``[b, h, n, d]``."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        q = key_states.shape[-2]
+        end = self.length + q
+        if end > self.capacity:
+            self._grow(end)
+        assert self._key_buf is not None and self._value_buf is not None
+        self._key_buf[:, :, self.length:end] = key_states
+        self._value_buf[:, :, self.length:end] = value_states
+        self.length = end
+        self._refresh_views()
+        return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
+
+    def move_(self, source: torch.Tensor, target: torch.Tensor, new_length: int) -> None:
+        """Copy entries ``source`` into slots ``target`` (disjoint index tensors), then truncate."""
+        if self._key_buf is not None and source.numel():
+            src = source.to(self._key_buf.device)
+            dst = target.to(self._key_buf.device)
+            self._key_buf[:, :, dst] = self._key_buf[:, :, src]
+            self._value_buf[:, :, dst] = self._value_buf[:, :, src]  # type: ignore[index]
+        self.length = new_length
+        if self._key_buf is not None:
+            self._refresh_views()
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_max_length(self) -> int:
+        return -1
+
+    def allocated_bytes(self) -> int:
+        """Bytes of both buffers."""
+        if self._key_buf is None or self._value_buf is None:
+            return 0
+        return (self._key_buf.numel() * self._key_buf.element_size()
+                + self._value_buf.numel() * self._value_buf.element_size())
+
+    def reset(self) -> None:
+        self.length = 0
+        if self._key_buf is not None:
+            self._refresh_views()
+
+    def crop(self, tokens_to_remove: int) -> None:
+        raise NotImplementedError("SepCache layers cannot be cropped; build a new cache instead")
+
+
+class SlidingLayer(DynamicSlidingWindowLayer):
+    """transformers' sliding-window layer, plus an in-place rotation for shifted positions."""
+
+    def rotate_all_(self, cos: torch.Tensor, sin: torch.Tensor) -> None:
+        """Rotate every cached key by the same angle (``cos``/``sin`` of shape ``[1, rotary_dim]``)."""
+        if self.keys is not None and self.keys.numel():
+            RotaryShifter.rotate_(self.keys, cos, sin)
+
+
+class SepCache(Cache):
+    """A compressed KV cache with SepLLM, window and full policies behind one interface.
+
+    Parameters
+    ----------
+    model_config : transformers.PretrainedConfig
+        The model's config (its decoder text config is used).
+    cache_config : CacheConfig
+        Policy, budgets, positions mode.
+    separator_table : torch.BoolTensor, shape ``[vocab]``, optional
+        From :func:`sepllm_core.separators.separator_table`; required for the ``sepllm`` policy.
+    rotary : torch.nn.Module, optional
+        The model's rotary embedding module (``model.model.rotary_emb``); built from the config
+        when omitted. Used only to re-rotate keys (shifted/auto positions).
+
+    Raises
+    ------
+    ValueError
+        A bounded policy on a model without rotary positions, ``positions="shifted"`` on an
+        unsupported rotary variant, a layer type the cache does not handle, or a missing table.
+    """
+
+    def __init__(self, model_config: Any, cache_config: CacheConfig,
+                 separator_table: torch.Tensor | None = None, rotary: torch.nn.Module | None = None):
+        config = model_config.get_text_config(decoder=True)
+        model_type = getattr(config, "model_type", "?")
+        self.config = cache_config
+        if cache_config.policy == "sepllm" and separator_table is None:
+            raise ValueError("the sepllm cache policy needs a separator table (sepllm_core.separator_table)")
+        if cache_config.bounded and not has_rotary_positions(config):
+            raise ValueError(
+                f"model type {model_type!r} has no rotary positions, so its cache cannot evict: "
+                "use the full cache policy"
+            )
+        self.separator_table = (separator_table if separator_table is not None
+                                else torch.zeros(0, dtype=torch.bool)).to("cpu", torch.bool)
+        self.positions_mode = self._resolve_positions(config, cache_config)
+        self.shifter = (RotaryShifter(config, rotary) if self.positions_mode != "original" else None)
+        self.max_position = int(getattr(config, "max_position_embeddings", 0) or 0)
+
+        layer_types, layer_kwargs = get_layer_types_and_kwargs(config)
+        capacity = (cache_config.max_entries if cache_config.bounded else 0) + cache_config.chunk_size + _SPARE
+        layers: list[Any] = []
+        for index, (layer_type, kwargs) in enumerate(zip(layer_types, layer_kwargs, strict=True)):
+            if layer_type == "full_attention":
+                layers.append(SepLayer(capacity))
+            elif layer_type == "sliding_attention":
+                layers.append(SlidingLayer(sliding_window=kwargs["sliding_window"]))
+            else:
+                raise ValueError(
+                    f"model type {model_type!r} has a {layer_type!r} layer ({index}) that SepCache does not "
+                    "handle: only full and sliding-window attention are supported"
+                )
+        super().__init__(layers=layers)
+        self.layer_types = list(layer_types)
+        self._full: list[tuple[int, SepLayer]] = [
+            (i, layer) for i, layer in enumerate(layers) if isinstance(layer, SepLayer)]
+        self._sliding: list[tuple[int, SlidingLayer]] = [
+            (i, layer) for i, layer in enumerate(layers) if isinstance(layer, SlidingLayer)]
+        self._own_layers: list[SepLayer | SlidingLayer] = list(layers)
+
+        meta = capacity
+        self._ids = torch.zeros(meta, dtype=torch.long)
+        self._pos = torch.zeros(meta, dtype=torch.long)  # absolute stream index
+        self._rope = torch.zeros(meta, dtype=torch.long)  # position the cached key is rotated to
+        self._sep = torch.zeros(meta, dtype=torch.bool)
+        self._prot = torch.zeros(meta, dtype=torch.bool)
+        self.length = 0  # committed entries per full layer
+        self.pending = 0  # tokens pushed for the next forward
+        self.tokens_seen = 0
+        self.next_position = 0  # rotary position of the next token
+        self.evicted = 0
+        self._peak_entries = 0
+        self._peak_bytes = 0
+
+    @staticmethod
+    def _resolve_positions(config: Any, cache_config: CacheConfig) -> str:
+        if not cache_config.bounded:
+            return "original"
+        if cache_config.positions == "shifted":
+            check_shiftable(config)
+            return "shifted"
+        if cache_config.positions == "auto":
+            try:
+                check_shiftable(config)
+            except ValueError as exc:
+                log.warning("positions='auto' falls back to original positions: %s", exc)
+                return "original"
+            return "auto"
+        return "original"
+
+    # -- the per-forward protocol ------------------------------------------------------------
+
+    def push_tokens(self, input_ids: torch.Tensor, protected: bool | torch.Tensor = False) -> None:
+        """Record the ids of the next forward's tokens (before the forward).
+
+        Parameters
+        ----------
+        input_ids : torch.LongTensor, shape ``[1, q]`` (or ``[q]``)
+        protected : bool or torch.BoolTensor of shape ``[1, q]``
+            Protected entries are never evicted.
+        """
+        if self.pending:
+            raise RuntimeError("push_tokens called twice: call compress() after each forward")
+        ids = input_ids.detach().reshape(-1).to("cpu", torch.long)
+        q = ids.numel()
+        if q == 0:
+            return
+        if self.positions_mode == "auto" and self.max_position and self.next_position + q > self.max_position:
+            self._renumber()
+        self._ensure_meta(self.length + q)
+        span = slice(self.length, self.length + q)
+        self._ids[span] = ids
+        self._pos[span] = torch.arange(self.tokens_seen, self.tokens_seen + q)
+        self._rope[span] = torch.arange(self.next_position, self.next_position + q)
+        self._sep[span] = lookup_separators(ids, self.separator_table)
+        if isinstance(protected, torch.Tensor):
+            self._prot[span] = protected.detach().reshape(-1).to("cpu", torch.bool)
+        else:
+            self._prot[span] = bool(protected)
+        self.pending = q
+
+    def next_position_ids(self, q: int) -> torch.Tensor:
+        """Position ids ``[1, q]`` for the pushed tokens (absolute or contiguous, per the mode)."""
+        if self.pending and q != self.pending:
+            raise ValueError(f"next_position_ids({q}) does not match the {self.pending} tokens pushed")
+        return torch.arange(self.next_position, self.next_position + q, dtype=torch.long)[None]
+
+    def compress(self) -> CacheStats:
+        """Commit the pushed tokens and evict to the budget (after the forward); returns the stats."""
+        q = self.pending
+        if q == 0:
+            return self.stats()
+        expected = self.length + q
+        for i, layer in self._full:
+            got = layer.get_seq_length()
+            if got != expected:
+                raise RuntimeError(
+                    f"layer {i} holds {got} entries, expected {expected}: run the model forward between "
+                    "push_tokens() and compress()"
+                )
+        self.length = expected
+        self.pending = 0
+        self.tokens_seen += q
+        self.next_position += q
+        self._peak_entries = max(self._peak_entries, self.length)
+        self._peak_bytes = max(self._peak_bytes, self._held_bytes())
+        if needs_eviction(self.length, self.config):
+            n = self.length
+            mask = keep_mask(self._pos[:n], self._sep[:n], self._prot[:n], self.config)
+            self._evict(mask)
+            if self.positions_mode == "shifted":
+                self._renumber()
+        return self.stats()
+
+    # -- eviction and renumbering ------------------------------------------------------------
+
+    def _evict(self, mask: torch.Tensor) -> None:
+        """Keep entries where ``mask`` is True; move tail survivors into the holes."""
+        kept = int(mask.sum())
+        holes = (~mask[:kept]).nonzero().flatten()
+        movers = mask[kept:].nonzero().flatten() + kept
+        for meta in (self._ids, self._pos, self._rope, self._sep, self._prot):
+            meta[holes] = meta[movers]
+        for _, layer in self._full:
+            layer.move_(movers, holes, kept)
+        self.evicted += self.length - kept
+        self.length = kept
+
+    def _renumber(self) -> None:
+        """Give the kept entries contiguous positions 0..n-1 (reading order); re-rotate their keys."""
+        if self.shifter is None:
+            return
+        n = self.length
+        new = torch.empty(n, dtype=torch.long)
+        new[torch.argsort(self._pos[:n])] = torch.arange(n)
+        delta = new - self._rope[:n]
+        shift = n - self.next_position  # uniform shift for the sliding layers' windows
+        if bool(delta.any()):
+            by_type: dict[str | None, tuple[torch.Tensor, torch.Tensor]] = {}
+            for i, layer in self._full:
+                if layer.keys is None:
+                    continue
+                lt = self.layer_types[i]
+                if lt not in by_type:
+                    by_type[lt] = self.shifter.cos_sin(delta, lt, layer.keys.device)
+                RotaryShifter.rotate_(layer.keys, *by_type[lt])
+        if shift and self._sliding:
+            by_type = {}
+            for i, sliding in self._sliding:
+                if sliding.keys is None:
+                    continue
+                lt = self.layer_types[i]
+                if lt not in by_type:
+                    by_type[lt] = self.shifter.cos_sin(torch.tensor([shift]), lt, sliding.keys.device)
+                sliding.rotate_all_(*by_type[lt])
+        self._rope[:n] = new
+        self.next_position = n
+
+    def _ensure_meta(self, needed: int) -> None:
+        if needed <= self._ids.numel():
+            return
+        size = max(needed + _SPARE, int(self._ids.numel() * 1.5))
+        for name in ("_ids", "_pos", "_rope", "_sep", "_prot"):
+            old = getattr(self, name)
+            new = torch.zeros(size, dtype=old.dtype)
+            new[: old.numel()] = old
+            setattr(self, name, new)
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def kept_token_ids(self) -> torch.Tensor:
+        """Token ids of the kept entries in reading order, shape ``[n]``."""
+        n = self.length
+        return self._ids[:n][torch.argsort(self._pos[:n])]
+
+    def kept_positions(self) -> torch.Tensor:
+        """Absolute stream indices of the kept entries, ascending, shape ``[n]``."""
+        return torch.sort(self._pos[: self.length]).values
+
+    def kept_rotary_positions(self) -> torch.Tensor:
+        """Positions the kept keys are rotated to, in reading order, shape ``[n]``."""
+        n = self.length
+        return self._rope[:n][torch.argsort(self._pos[:n])]
+
+    def _held_bytes(self) -> int:
+        total = 0
+        for layer in self._own_layers:
+            if layer.keys is not None:
+                total += bytes_per_entry(layer.keys, layer.values) * layer.keys.shape[-2]
+        return total
+
+    def stats(self) -> CacheStats:
+        """Sizes now, peaks so far, and the full-cache equivalent for the tokens seen."""
+        full_equiv = 0
+        allocated = 0
+        for layer in self._own_layers:
+            per_entry = bytes_per_entry(layer.keys, layer.values)
+            if isinstance(layer, SlidingLayer):
+                full_equiv += per_entry * min(self.tokens_seen, layer.sliding_window - 1)
+                allocated += per_entry * (layer.keys.shape[-2] if layer.keys is not None else 0)
+            else:
+                full_equiv += per_entry * self.tokens_seen
+                allocated += layer.allocated_bytes()
+        held = self._held_bytes()
+        return CacheStats(
+            tokens_seen=self.tokens_seen,
+            kv_entries=self.length,
+            kv_bytes=held,
+            kv_bytes_full_equivalent=full_equiv,
+            kv_entries_peak=max(self._peak_entries, self.length),
+            kv_bytes_peak=max(self._peak_bytes, held),
+            kv_bytes_allocated=allocated,
+            evicted=self.evicted,
+        )
+
+
+def build_cache(model_config: Any, cache_config: CacheConfig, separator_table: torch.Tensor | None = None,
+                rotary: torch.nn.Module | None = None) -> SepCache:
+    """Build the cache for ``cache_config.policy`` ("sepllm", "window" or "full"); see :class:`SepCache`."""
+    return SepCache(model_config, cache_config, separator_table, rotary)

@@ -1,0 +1,364 @@
+"""Session: chunked prefill and a hand-written decode loop over a compressed cache, yielding events.
+
+``model.generate`` is not used: on a cache that shrinks between forwards it slices the input to
+nothing (../shared/STACK.md), and a plain loop lets us cancel and report per token.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sepllm_core.cache import SepCache, build_cache
+from sepllm_core.config import CacheConfig
+from sepllm_core.events import Done, Event, MemorySample, Progress, Token
+from sepllm_core.positions import find_rotary_module
+from sepllm_core.separators import separator_table
+
+END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+"""Chat-template end tokens treated as end of sequence when the vocabulary has them."""
+
+_SEPARATOR_TABLES: dict[int, torch.Tensor] = {}
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How the next token is chosen.
+
+    Parameters
+    ----------
+    temperature : float
+        0 (default) is greedy; otherwise softmax temperature.
+    top_p : float
+        Nucleus sampling mass in (0, 1].
+    repetition_penalty : float
+        >1 discourages tokens already generated in this call (the CTRL rule: positive logits
+        divided, negative multiplied).
+    seed : int, optional
+        Seed for a private random generator (reproducible sampling).
+    """
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+    @property
+    def greedy(self) -> bool:
+        """True when no sampling happens."""
+        return self.temperature == 0
+
+
+def choose_token(logits: torch.Tensor, sampling: SamplingConfig, previous: Sequence[int],
+                 generator: torch.Generator | None = None) -> int:
+    """Pick the next token id from ``logits`` (shape ``[vocab]``, fp32)."""
+    if sampling.repetition_penalty != 1.0 and previous:
+        seen = torch.tensor(sorted(set(previous)), dtype=torch.long, device=logits.device)
+        values = logits[seen]
+        logits = logits.clone()
+        logits[seen] = torch.where(values > 0, values / sampling.repetition_penalty,
+                                   values * sampling.repetition_penalty)
+    if sampling.greedy:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / sampling.temperature, dim=-1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        cumulative = torch.cumsum(sorted_probs, dim=-1)
+        drop = cumulative - sorted_probs > sampling.top_p  # keep the first token past the mass
+        sorted_probs[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+
+
+def repetition_loop(ids: Sequence[int], min_span: int = 48, max_period: int = 64, min_repeats: int = 3) -> bool:
+    """Whether ``ids`` ends in a block repeated back to back (period <= ``max_period``).
+
+    The repeated tail must cover at least ``min_span`` tokens and ``min_repeats`` periods, so an
+    ordinary list or a repeated phrase does not trigger it.
+    """
+    n = len(ids)
+    for period in range(1, max_period + 1):
+        span = max(min_span, min_repeats * period)
+        span = -(-span // period) * period  # round up to whole periods
+        if span > n:
+            break
+        tail = ids[n - span:]
+        if tail[period:] == tail[:-period]:
+            return True
+    return False
+
+
+class StreamDecoder:
+    """Incremental detokenizer: returns only complete text, holding back partial UTF-8."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self._prefix = 0
+        self._read = 0
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+
+    def push(self, token_id: int) -> str:
+        """Add a token; return the newly completed text (may be empty)."""
+        self.ids.append(token_id)
+        before = self._decode(self.ids[self._prefix:self._read])
+        after = self._decode(self.ids[self._prefix:])
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self._prefix, self._read = self._read, len(self.ids)
+            return after[len(before):]
+        return ""
+
+    def flush(self) -> str:
+        """Whatever is left undecoded (replacement characters included)."""
+        before = self._decode(self.ids[self._prefix:self._read])
+        after = self._decode(self.ids[self._prefix:])
+        self._prefix = self._read = len(self.ids)
+        return after[len(before):]
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    for source in (getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+                   getattr(tokenizer, "eos_token_id", None)):
+        if isinstance(source, int):
+            ids.add(source)
+        elif isinstance(source, (list, tuple)):
+            ids.update(int(i) for i in source)
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    ids.update(vocab[m] for m in END_MARKERS if m in vocab)
+    return ids
+
+
+def cached_separator_table(tokenizer: Any) -> torch.Tensor:
+    """:func:`separator_table` computed once per tokenizer object."""
+    key = id(tokenizer)
+    if key not in _SEPARATOR_TABLES:
+        _SEPARATOR_TABLES[key] = separator_table(tokenizer)
+    return _SEPARATOR_TABLES[key]
+
+
+class Session:
+    """One conversation with a model over a compressed cache: feed text, then generate.
+
+    Parameters
+    ----------
+    model : transformers PreTrainedModel
+        A causal LM (eval mode).
+    tokenizer : transformers tokenizer
+    cache_config : CacheConfig
+        Policy and budgets (:meth:`CacheConfig.balanced` if omitted).
+    cancel : threading.Event, optional
+        When set, ``feed`` and ``generate`` stop within one chunk or one token and yield
+        ``Done(stopped_by="cancelled")``.
+    separators : torch.BoolTensor, optional
+        Separator table; computed from the tokenizer (once per tokenizer) when omitted.
+
+    Notes
+    -----
+    Everything runs under ``torch.inference_mode``. ``feed`` yields Progress and MemorySample
+    events (and a Done only when cancelled); ``generate`` yields Token events and ends with Done.
+    """
+
+    memory_every = 16  # decode steps between MemorySample/Progress events
+
+    def __init__(self, model: Any, tokenizer: Any, cache_config: CacheConfig | None = None,
+                 cancel: threading.Event | None = None, separators: torch.Tensor | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.cache_config = cache_config or CacheConfig.balanced()
+        self.cancel = cancel or threading.Event()
+        if separators is None and self.cache_config.policy == "sepllm":
+            separators = cached_separator_table(tokenizer)
+        self.device = next(model.parameters()).device
+        self.cache: SepCache = build_cache(model.config, self.cache_config, separators,
+                                           rotary=find_rotary_module(model))
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self.cancelled = False
+        self._last_logits: torch.Tensor | None = None
+        self._started = time.perf_counter()
+        self._input_tokens = 0
+        self._output_tokens = 0
+        self._prefill_s = 0.0
+        self._decode_s = 0.0
+        self._decode_tokens = 0
+
+    # -- low level ---------------------------------------------------------------------------
+
+    def _forward(self, ids: torch.Tensor, protect: bool) -> torch.Tensor:
+        """One forward of ``ids`` ``[1, q]`` through the cache; returns last-position logits ``[vocab]`` fp32."""
+        cache = self.cache
+        cache.push_tokens(ids, protected=protect)
+        position_ids = cache.next_position_ids(ids.shape[1]).to(self.device)
+        out = self.model(input_ids=ids.to(self.device), position_ids=position_ids, cache=cache,
+                         use_cache=True, logits_to_keep=1)
+        cache.compress()
+        return out.logits[0, -1].float()
+
+    def _memory_sample(self) -> MemorySample:
+        s = self.cache.stats()
+        return MemorySample(tokens_seen=s.tokens_seen, kv_entries=s.kv_entries, kv_bytes=s.kv_bytes,
+                            kv_bytes_full_equivalent=s.kv_bytes_full_equivalent,
+                            time_s=time.perf_counter() - self._started)
+
+    def _done(self, text: str, stopped_by: str) -> Done:
+        return Done(text=text, stats=self.stats(), stopped_by=stopped_by)
+
+    # -- public ------------------------------------------------------------------------------
+
+    def feed(self, ids: Sequence[int] | torch.Tensor, protect: bool = False) -> Iterator[Event]:
+        """Read ``ids`` in chunks of ``cache_config.chunk_size``, compressing after each chunk.
+
+        Parameters
+        ----------
+        ids : list of int or torch.LongTensor, shape ``[n]`` or ``[1, n]``
+        protect : bool
+            Keep these tokens forever (an instruction header).
+
+        Yields
+        ------
+        Progress(phase="prefill") and MemorySample after each chunk; Done(stopped_by="cancelled")
+        if cancelled (then the session stops: ``self.cancelled`` is True).
+        """
+        tokens = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
+        total = tokens.shape[1]
+        chunk = self.cache_config.chunk_size
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for begin in range(0, total, chunk):
+                if self.cancel.is_set():
+                    self.cancelled = True
+                    yield self._done("", "cancelled")
+                    return
+                t0 = time.perf_counter()
+                self._last_logits = self._forward(tokens[:, begin:begin + chunk], protect)
+                self._prefill_s += time.perf_counter() - t0
+                done = min(begin + chunk, total)
+                self._input_tokens += done - begin
+                elapsed = time.perf_counter() - start
+                rate = done / elapsed if elapsed > 0 else 0.0
+                eta = (total - done) / rate if rate > 0 else None
+                yield Progress(phase="prefill", tokens_done=done, tokens_total=total, tokens_per_s=rate, eta_s=eta)
+                yield self._memory_sample()
+
+    def feed_text(self, text: str, protect: bool = False) -> Iterator[Event]:
+        """Tokenize ``text`` (no special tokens added) and :meth:`feed` it."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        yield from self.feed(ids, protect=protect)
+
+    def generate(self, max_new_tokens: int, sampling: SamplingConfig | None = None,
+                 stop_strings: Sequence[str] = (), protect_output: bool = False,
+                 detect_repetition: bool = True) -> Iterator[Event]:
+        """Decode up to ``max_new_tokens`` tokens after what was fed.
+
+        Yields
+        ------
+        Token for each token (text may be empty while UTF-8 is partial or a stop string may be
+        starting), Progress(phase="decode") and MemorySample every ``memory_every`` tokens, then
+        Done(text, stats, stopped_by) with stopped_by in "eos", "stop_string", "max_tokens",
+        "repetition", "cancelled". The stop string itself is not part of the text.
+        """
+        if self._last_logits is None:
+            raise ValueError("generate() needs a prompt: call feed() first")
+        sampling = sampling or SamplingConfig()
+        generator = None
+        if sampling.seed is not None:
+            generator = torch.Generator().manual_seed(sampling.seed)
+        stops = [s for s in stop_strings if s]
+        hold = max((len(s) for s in stops), default=1) - 1
+        decoder = StreamDecoder(self.tokenizer)
+        text = ""
+        emitted = 0
+        generated: list[int] = []
+        stopped_by = "max_tokens"
+        start = time.perf_counter()
+        logits = self._last_logits
+        with torch.inference_mode():
+            for step in range(max_new_tokens):
+                if self.cancel.is_set():
+                    self.cancelled = True
+                    stopped_by = "cancelled"
+                    break
+                t0 = time.perf_counter()
+                token = choose_token(logits, sampling, generated, generator)
+                if token in self.eos_ids:
+                    self._decode_s += time.perf_counter() - t0
+                    stopped_by = "eos"
+                    break
+                generated.append(token)
+                text += decoder.push(token)
+                cut = min((i for i in (text.find(s, max(0, emitted - hold)) for s in stops) if i >= 0),
+                          default=-1)
+                if cut >= 0:
+                    text = text[:cut]
+                    stopped_by = "stop_string"
+                    self._decode_s += time.perf_counter() - t0
+                    self._output_tokens += 1
+                    break
+                logits = self._forward(torch.tensor([[token]]), protect_output)
+                self._last_logits = logits
+                self._decode_s += time.perf_counter() - t0
+                self._decode_tokens += 1
+                self._output_tokens += 1
+                safe = len(text) - self._pending_stop_prefix(text, stops, emitted)
+                yield Token(text=text[emitted:safe], token_id=token)
+                emitted = safe
+                if detect_repetition and step % 8 == 7 and repetition_loop(generated):
+                    stopped_by = "repetition"
+                    break
+                if step % self.memory_every == self.memory_every - 1:
+                    elapsed = time.perf_counter() - start
+                    yield Progress(phase="decode", tokens_done=step + 1, tokens_total=max_new_tokens,
+                                   tokens_per_s=(step + 1) / elapsed if elapsed > 0 else 0.0)
+                    yield self._memory_sample()
+        if stopped_by not in ("stop_string",):
+            text += decoder.flush()
+        if len(text) > emitted:
+            yield Token(text=text[emitted:], token_id=generated[-1] if generated else -1)
+        yield self._memory_sample()
+        yield self._done(text, stopped_by)
+
+    @staticmethod
+    def _pending_stop_prefix(text: str, stops: Sequence[str], emitted: int) -> int:
+        """Length of the longest tail of ``text`` (after ``emitted``) that starts some stop string."""
+        best = 0
+        for stop in stops:
+            for k in range(min(len(stop) - 1, len(text) - emitted), 0, -1):
+                if stop.startswith(text[-k:]):
+                    best = max(best, k)
+                    break
+        return best
+
+    def stats(self) -> dict[str, Any]:
+        """Running totals: tokens, KV bytes (peak and full-cache equivalent), speeds, seconds."""
+        s = self.cache.stats()
+        return {
+            "input_tokens": self._input_tokens,
+            "output_tokens": self._output_tokens,
+            "tokens_seen": s.tokens_seen,
+            "kv_entries": s.kv_entries,
+            "kv_entries_peak": s.kv_entries_peak,
+            "kv_bytes": s.kv_bytes,
+            "kv_bytes_peak": s.kv_bytes_peak,
+            "kv_bytes_full_equivalent": s.kv_bytes_full_equivalent,
+            "kv_bytes_allocated": s.kv_bytes_allocated,
+            "prefill_tokens_per_s": self._input_tokens / self._prefill_s if self._prefill_s > 0 else 0.0,
+            "decode_tokens_per_s": self._decode_tokens / self._decode_s if self._decode_s > 0 else 0.0,
+            "seconds": time.perf_counter() - self._started,
+            "policy": self.cache_config.policy,
+            "positions": self.cache.positions_mode,
+        }
