@@ -33,8 +33,11 @@ def malformed(path: Path, kind: str, what: str) -> DocumentError:
 
 
 def from_epoch(value: Any) -> datetime:
-    """Seconds (or a numeric string) since 1970 as an aware UTC datetime."""
-    return datetime.fromtimestamp(float(value), tz=UTC)
+    """Seconds (or a numeric string) since 1970 as an aware UTC datetime; ValueError when impossible."""
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError(f"timestamp {str(value)[:30]} is out of range") from exc
 
 
 def _unify_zones(units: list[Unit]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -10,8 +11,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from app.errors import DocumentError
+from app.ingest.chats.assemble import one_line
 
 MiB = 1024 * 1024
+# What zipfile raises on damaged archives besides BadZipFile (unsupported versions and methods, bad
+# headers, encrypted members, truncated streams).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
+               ValueError, struct.error, zlib.error, KeyError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -150,8 +156,9 @@ class ExportTree:
         try:
             self._zip = zipfile.ZipFile(self.path)
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise DocumentError(f"{name} is not a readable zip ({exc}): download or export it again") from None
+        except _ZIP_ERRORS as exc:
+            raise DocumentError(one_line(f"{name} is not a readable zip ({exc}): download or export it again"))\
+                from None
         if len(infos) > self.limits.max_entries:
             raise DocumentError(f"{name} has {len(infos)} entries, over the limit of {self.limits.max_entries}")
         total = sum(info.file_size for info in infos)
@@ -168,7 +175,7 @@ class ExportTree:
                 "refusing a possible zip bomb"
             )
         for info in infos:
-            if info.is_dir():
+            if not info.filename or info.filename.endswith("/"):  # folders (a damaged name may be empty)
                 continue
             if info.file_size > MiB and info.file_size > ratio_limit * max(info.compress_size, 1):
                 raise DocumentError(
@@ -194,9 +201,8 @@ class ExportTree:
             try:
                 with self._zip.open(info) as handle:
                     data = handle.read(info.file_size + 1)
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, zlib.error,
-                    ValueError) as exc:
-                raise DocumentError(f"{shown} cannot be unpacked ({exc}): export it again") from None
+            except _ZIP_ERRORS as exc:
+                raise DocumentError(one_line(f"{shown} cannot be unpacked ({exc}): export it again")) from None
             if len(data) > info.file_size:
                 raise DocumentError(f"{shown} holds more data than its zip header says: refusing it")
         else:

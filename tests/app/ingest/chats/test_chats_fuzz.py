@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,18 @@ def _seed_bytes() -> list[tuple[str, bytes]]:
     return [(name, (CHATS / name).read_bytes()) for name in SEEDS]
 
 
+def _slack_zip() -> bytes:
+    """A small zipped Slack export (users, channels, one channel's days) built from the shared folder."""
+    folder = CHATS / "slack" / "slack-export-viewer_testarchive"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name in ("users.json", "channels.json", "enrique/2016-01-14.json", "enrique/2016-01-15.json"):
+            zipped.write(folder / name, name)
+    return buffer.getvalue()
+
+
 SEED_BYTES = _seed_bytes()
+ZIP_BYTES = _slack_zip() if SEED_BYTES else b""
 pytestmark = pytest.mark.skipif(not SEED_BYTES, reason="shared chat data not found")
 
 
@@ -86,6 +99,20 @@ def test_mutated_bytes(tmp_path_factory, sample):
     name, data = sample
     path = tmp_path_factory.mktemp("fuzz") / Path(name).name
     path.write_bytes(data)
+    _check(path)
+
+
+@FUZZ_SETTINGS
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_mutated_slack_zip(tmp_path_factory, flips, cut):
+    data = bytearray(ZIP_BYTES)
+    for position, value in flips:
+        data[position % len(data)] = value
+    if cut is not None:
+        data = data[: cut % len(data)]
+    path = tmp_path_factory.mktemp("fuzz") / "slack-export.zip"
+    path.write_bytes(bytes(data))
     _check(path)
 
 
