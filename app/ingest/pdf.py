@@ -171,6 +171,13 @@ def _image_count(page: Any, depth: int = 0) -> int:
         return 0
 
 
+def _mostly_rtl(text: str) -> bool:
+    """True when 5 % or more of the letters are Arabic or Hebrew: layout mode would reverse them."""
+    letters = [char for char in text[:20_000] if char.isalpha()]
+    rtl = sum(1 for char in letters if "\u0590" <= char <= "\u08ff" or "\ufb1d" <= char <= "\ufeff")
+    return bool(letters) and rtl >= 0.05 * len(letters)
+
+
 def _layout_text(page: Any) -> tuple[str, list[str]]:
     with _captured_pypdf_log() as messages:
         text = page.extract_text(extraction_mode="layout")
@@ -178,7 +185,8 @@ def _layout_text(page: Any) -> tuple[str, list[str]]:
 
 
 def page_text(page: Any, index: int, limits: Limits) -> PageResult:
-    """Extract one page: layout mode (columns stay apart), plain mode when layout loses text."""
+    """Extract one page: layout mode (columns stay apart), plain mode when layout loses text
+    (rotated text, a failure) or would reverse right-to-left script."""
     layout, problem = "", ""
     try:
         layout, messages = _layout_text(page)
@@ -186,11 +194,11 @@ def page_text(page: Any, index: int, limits: Limits) -> PageResult:
     except Exception as exc:
         problem, rotated = _reason(exc), True
     text = layout
-    if rotated or not layout.strip():
+    if rotated or not layout.strip() or _mostly_rtl(layout):
         try:
             with _captured_pypdf_log():
                 plain = page.extract_text()
-            if count_words(plain) > 1.1 * count_words(layout):
+            if count_words(plain) > 1.1 * count_words(layout) or _mostly_rtl(plain):
                 text = plain
         except Exception as exc:
             problem = problem or _reason(exc)
@@ -345,7 +353,7 @@ def _run_isolated(path: str, password: str | None, limits: Limits) -> _Extractio
     """Read in worker processes; a page that hangs or kills the worker is skipped and reading resumes."""
     name = Path(path).name
     extraction = _Extraction()
-    deadline = time.monotonic() + limits.seconds_per_file + _STARTUP_GRACE_S
+    deadline = time.monotonic() + limits.seconds_per_file
     start = 0
     while True:
         process, messages = _start_worker(path, password, start, limits)
@@ -437,7 +445,8 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
     total = extraction.total or 0
     if total == 0:
         raise DocumentError(f"{name} has no pages")
-    read_count = min(total, limits.max_pages)
+    # Pages after a time limit stop are left out; skipped pages in between stay as empty units.
+    read_count = max([*extraction.pages, *extraction.skipped], default=-1) + 1
     results = [extraction.pages.get(i) for i in range(read_count)]
     texts, removed = clean_pages([r.text if r and r.status in {"text", "ocr"} else None for r in results])
 
@@ -466,6 +475,9 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
         warnings.append(f"{name} has {total} pages; only the first {limits.max_pages} were read (page limit)")
 
     full_text = "\n\n".join(text for text in texts if text)
+    if not full_text.strip() and extraction.skipped:
+        raise DocumentError(f"{name}: no page could be read within the time limits ({len(extraction.skipped)} "
+                            f"pages timed out or crashed the reader): the file may be damaged or hostile")
     if not full_text.strip():
         raise DocumentError(_no_text_message(name, total, by_status, limits))
     units = [Unit(text=text, page=i + 1) for i, text in enumerate(texts)]

@@ -11,7 +11,7 @@ from app.ingest.normalize import dehyphenate, normalize_chars, vocabulary_of
 # Column detection works on pypdf's layout-mode character grid; wider or longer pages are left alone.
 _MAX_GRID_WIDTH = 600
 _MAX_GRID_LINES = 1000
-_EDGE_LINES = 3  # header/footer candidates: this many non-blank lines at the top and the bottom
+_EDGE_LINES = 4  # header/footer candidates: this many non-blank lines at the top and the bottom
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
 _PAGE_NUMBER = re.compile(
