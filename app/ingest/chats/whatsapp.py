@@ -58,6 +58,10 @@ _DELETED = re.compile(
 _LOCATION = re.compile(r"^[^\s:][^:\n]{0,30}:\s*https?://", re.UNICODE)
 _E2E = re.compile(r"end-to-end|ende-zu-ende|de bout en bout|extremo a extremo|ponto a ponto|"
                   r"сквозным|エンドツーエンド|versleuteld|WhatsApp", re.IGNORECASE)
+# "Your security code with X changed": noise for a summary, dropped like the encryption notice.
+_SECURITY_CODE = re.compile(r"security code|Sicherheitsnummer|code de sécurité|codice di sicurezza|"
+                            r"código de segurança|código de seguridad|код безопасности|セキュリティコード|"
+                            r"beveiligingscode", re.IGNORECASE)
 _TITLE_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
     r"WhatsApp[ _]Chat[ _]with[ _](.+)", r"WhatsApp[ _]Chat[ _]-[ _](.+)", r"WhatsApp-Chat[ _]mit[ _](.+)",
     r"Chat[ _]de[ _]WhatsApp[ _]con[ _](.+)", r"Discussion[ _]WhatsApp[ _]avec[ _](.+)",
@@ -220,6 +224,9 @@ def _classify(header: _Header, body: str, index: int, counts: Counter[str]) -> U
     elif ios_system and not _LOCATION.match(text):
         author = None
     if (author is None or index == 0) and _E2E.search(text) and ("WhatsApp" in text or author is None):
+        counts["notices_dropped"] += 1
+        return None
+    if author is None and _SECURITY_CODE.search(text):
         counts["notices_dropped"] += 1
         return None
     return Unit(text=text, author=author)

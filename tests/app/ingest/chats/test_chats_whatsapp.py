@@ -60,25 +60,25 @@ CASES = [
      ["Ash Ketchum", "Brock", "Misty", "Prof. Oak", "Jessie & James", "Raichu", "Meowth", "Wobbuffet"], "DMY", 0,
      ("Ash Ketchum", "Hey guys!", "2016-08-06T13:23:00"), ("Wobbuffet", "Wo-bbu-ffet", "2016-10-31T12:23:00")),
 ]
-# The iOS exports of one chat in eight locales: same messages, localized placeholders and notices.
+# The iOS exports of one chat in many locales: same messages, localized placeholders and notices.
 IOS_LOCALES = {
-    "ios__WhatsApp_Chat_-_Elon_Musk_(EN).txt": ("Location: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(EN+Media).txt": ("Location: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(FR).txt": ("Localisation: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(German).txt": ("Standort: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(IT).txt": ("Posizione: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(Portugal).txt": ("Localização: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(RU).txt": ("Местоположение: https://", 2),
-    "ios__WhatsApp_Chat_-_Elon_Musk_(Spanish).txt": ("Ubicación: https://", 2),
-    "languages__deutch_ios.txt": ("Standort: https://", 0),
-    "languages__english_ios.txt": ("Location: https://", 0),
-    "languages__english_ios_media.txt": ("Location: https://", 2),
-    "languages__french_ios.txt": ("Localisation: https://", 0),
-    "languages__italian_ios.txt": ("Posizione: https://", 0),
-    "languages__japanese_ios.txt": ("位置情報: https://", 0),
-    "languages__portugal_ios.txt": ("Localização: https://", 0),
-    "languages__russian_ios.txt": ("Местоположение: https://", 0),
-    "languages__spanish_ios.txt": ("Ubicación: https://", 0),
+    "ios__WhatsApp_Chat_-_Elon_Musk_(EN).txt": "Location: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(EN+Media).txt": "Location: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(FR).txt": "Localisation: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(German).txt": "Standort: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(IT).txt": "Posizione: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(Portugal).txt": "Localização: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(RU).txt": "Местоположение: https://",
+    "ios__WhatsApp_Chat_-_Elon_Musk_(Spanish).txt": "Ubicación: https://",
+    "languages__deutch_ios.txt": "Standort: https://",
+    "languages__english_ios.txt": "Location: https://",
+    "languages__english_ios_media.txt": "Location: https://",
+    "languages__french_ios.txt": "Localisation: https://",
+    "languages__italian_ios.txt": "Posizione: https://",
+    "languages__japanese_ios.txt": "位置情報: https://",
+    "languages__portugal_ios.txt": "Localização: https://",
+    "languages__russian_ios.txt": "Местоположение: https://",
+    "languages__spanish_ios.txt": "Ubicación: https://",
 }
 
 
@@ -105,7 +105,7 @@ def test_shared_whatsapp_files(chats_dir, name, count, participants, order, medi
 
 @pytest.mark.parametrize("name", sorted(IOS_LOCALES))
 def test_ios_locales_drop_placeholders_and_notices(chats_dir, name):
-    location, system_lines = IOS_LOCALES[name]
+    location = IOS_LOCALES[name]
     document = detect_chat(chats_dir / "whatsapp" / name)
     assert document is not None
     assert document.metadata["date_order"] == "MDY" and document.metadata["platform"] == "ios"
@@ -113,12 +113,13 @@ def test_ios_locales_drop_placeholders_and_notices(chats_dir, name):
     assert document.metadata["messages"] == 22
     assert document.metadata["media_omitted"] == 14  # image/video/audio/sticker/GIF/contact/documents
     assert document.metadata["deleted_messages"] == 2
-    assert document.metadata["system_messages"] == system_lines  # "security code changed" lines
+    assert document.metadata["system_messages"] == 0  # "security code changed" notices are dropped too
     texts = [unit.text for unit in document.units]
     assert "Hello World" in texts and "This message is reply to another" in texts
     assert any(text.startswith(location) for text in texts)
     joined = "\n".join(texts)
     assert "WhatsApp" not in joined  # the end-to-end encryption notice is dropped in every language
+    assert "Elon" not in joined  # so are "your security code with Elon changed" lines
     assert "\u200e" not in joined and "omitted" not in joined and "<attached" not in joined
     assert document.units[0].time == datetime(2022, 3, 27, 21, 41, 35)
 
