@@ -138,8 +138,7 @@ def read_text(path: Path, data: bytes | None = None, *, markdown: bool | None = 
     if markdown is None:
         markdown = path.suffix.lower() in MARKDOWN_SUFFIXES
     warnings = []
-    if encoding in {"latin-1", "cp1252"} or (encoding not in {"utf-8", "utf-16-le", "utf-16-be"}
-                                             and "BOM" not in encoding):
+    if not encoding.startswith("utf"):
         warnings.append(f"{name} is not UTF-8; read it as {encoding}")
     title = path.stem
     if markdown:
