@@ -81,7 +81,7 @@ def _units(data: dict[str, Any], counts: Counter[str]) -> list[Unit]:
     return units
 
 
-def _parts(path: Path, limits: ChatLimits) -> list[Path]:
+def _parts(path: Path) -> list[Path]:
     """``message_1.json`` and its regular-file siblings ``message_N.json`` in the same folder."""
     if not _PART.match(path.name):
         return [path]
@@ -95,7 +95,7 @@ def parse(path: Path, data: dict[str, Any], warnings: list[str], limits: ChatLim
     kind = "instagram" if is_instagram(path, data) else "messenger"
     counts: Counter[str] = Counter()
     units = _units(data, counts)
-    parts = _parts(path, limits)
+    parts = _parts(path)
     read = 0
     for part in parts:
         if part.resolve() == path.resolve():
