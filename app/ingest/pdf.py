@@ -236,7 +236,8 @@ def extract_pages(path: str, password: str | None, start: int, limits: Limits) -
     yield ("opened", len(pages), info)
     for index in range(start, min(len(pages), limits.max_pages)):
         try:
-            result = page_text(pages[index], index, limits)
+            with _captured_pypdf_log():
+                result = page_text(pages[index], index, limits)
         except Exception as exc:  # pypdf can fail in many ways on a hostile page: skip that page
             result = PageResult(index, "", "damaged", _reason(exc))
         yield ("page", result)
@@ -502,18 +503,27 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
 
 
 def _no_text_message(name: str, total: int, by_status: dict[str, list[int]], limits: Limits) -> str:
-    scanned = by_status.get("scanned", [])
-    if scanned:
-        fix = ("OCR it first (for example with ocrmypdf)" if _ocr_available() or not limits.ocr
-               else "install rapidocr-onnxruntime to OCR it, or OCR it first (for example with ocrmypdf)")
-        return (f"{name} has no text layer: {len(scanned)} of {total} pages are scanned images without text: "
-                f"{fix}")
-    if by_status.get("garbled"):
+    """Why a PDF gave no text at all, with the fix; one line."""
+    scanned, garbled = by_status.get("scanned", []), by_status.get("garbled", [])
+    ocr_hint = ("OCR it first (for example with ocrmypdf)" if _ocr_available() or not limits.ocr
+                else "install rapidocr-onnxruntime to OCR it, or OCR it first (for example with ocrmypdf)")
+    if scanned and len(scanned) == total:
+        return f"{name} has no text layer: {total} of {total} pages are scanned images without text: {ocr_hint}"
+    if garbled and len(garbled) == total:
         return (f"{name} has no readable text: its fonts have no Unicode map, so the text comes out as "
                 f"gibberish: OCR it or export it again from its source")
-    if by_status.get("damaged") or by_status.get("missing"):
-        return f"{name} is damaged: none of its {total} pages could be read"
-    return f"{name} has no text on any of its {total} pages"
+    causes = [
+        (len(by_status.get(key, [])), label) for key, label in [
+            ("scanned", "scanned images without text"), ("garbled", "fonts without a Unicode map"),
+            ("damaged", "damaged"), ("missing", "unreadable"), ("empty", "empty"),
+        ]
+    ]
+    listed = ", ".join(f"{count} {label}" for count, label in causes if count)
+    if not (scanned or garbled):
+        if by_status.get("damaged") or by_status.get("missing"):
+            return f"{name} is damaged: none of its {total} pages could be read ({listed}): repair or re-save it"
+        return f"{name} has no text on any of its {total} pages"
+    return f"{name} has no readable text on any of its {total} pages ({listed}): {ocr_hint}"
 
 
 def _title(pdf_title: str, path: Path) -> str:
