@@ -1,0 +1,181 @@
+"""``sepsum adapt``: teach a model's separators to carry their segments (SepLLM self-distillation, LoRA)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from app import paths
+from app.errors import Cancelled, DocumentError, ModelError
+
+ADAPTED_SUFFIX = "-sepllm"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "adapt", help="post-train a model for the SepLLM cache (LoRA self-distillation on plain text)",
+        description="Train a LoRA adapter so the model under the SepLLM attention pattern (initial tokens, "
+                    "separators, a local window) matches its own full-attention outputs. The adapter is "
+                    "registered as a model named MODEL-sepllm.")
+    parser.add_argument("model", metavar="MODEL", help="registered model name or model folder")
+    parser.add_argument("--text", nargs="+", required=True, type=Path, metavar="FILE",
+                        help="plain-text files to train on (a Gutenberg header is skipped)")
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300)")
+    parser.add_argument("--seq-len", type=int, default=1024, help="tokens per training sequence (default 1024)")
+    parser.add_argument("--batch-size", type=int, default=1, help="sequences per step (default 1)")
+    parser.add_argument("--local", type=int, default=128, help="local window of the SepLLM mask (default 128)")
+    parser.add_argument("--initial", type=int, default=4, help="initial tokens always visible (default 4)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default 2e-4)")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
+    parser.add_argument("--lm-weight", type=float, default=0.0, help="weight of the LM loss added to KL")
+    parser.add_argument("--holdout", type=float, default=0.1,
+                        help="fraction at the end of each text kept out of training (default 0.1)")
+    parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="recompute activations in backward (less memory, ~30 %% slower; for 1B+ models)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: adapters/MODEL-sepllm in the data folder)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--merge", action="store_true",
+                        help="also save a merged full model next to the adapter and register that instead")
+    parser.add_argument("--name", default=None, help="registry name of the result (default MODEL-sepllm)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps")
+    parser.add_argument("--dtype", default="auto", help="auto | bf16 | fp16 | fp32")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from app.engine import registry
+    from app.engine.models import load_model
+    from sepllm_core.adapt import (
+        AdaptConfig,
+        AdaptDone,
+        AdaptStep,
+        CheckpointSaved,
+        adapt,
+        read_texts,
+        split_tokens,
+    )
+
+    config = AdaptConfig(steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, local=args.local,
+                         initial=args.initial, lr=args.lr, lora_r=args.rank, lora_alpha=2 * args.rank,
+                         lm_weight=args.lm_weight, holdout_fraction=args.holdout,
+                         checkpoint_every=args.checkpoint_every,
+                         gradient_checkpointing=args.gradient_checkpointing)
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise ModelError(f"sepsum adapt: {exc}") from exc
+    try:
+        texts = read_texts(args.text)
+    except (OSError, ValueError) as exc:
+        raise DocumentError(f"{exc}: pass readable plain-text files with --text") from exc
+
+    loaded = load_model(args.model, device=args.device, dtype=args.dtype)
+    name = args.name or loaded.name + ADAPTED_SUFFIX
+    out = args.out or paths.models_dir().parent / "adapters" / name
+    if (out / "checkpoint").exists() and not args.resume:
+        raise ModelError(f"{out} already holds a checkpoint: pass --resume to continue it or choose another --out")
+    print(f"adapting {loaded.name} on {loaded.device} ({loaded.dtype}): {config.steps} steps of "
+          f"{config.batch_size}×{config.seq_len} tokens, window {config.local}, into {out}", file=sys.stderr)
+    train, _ = split_tokens(texts, loaded.tokenizer, config.holdout_fraction)
+    longest = max(int(t.numel()) for t in train)
+    if longest < config.seq_len:
+        raise DocumentError(f"the longest training text has {longest} tokens (after holding out "
+                            f"{config.holdout_fraction:.0%}), fewer than --seq-len {config.seq_len}: "
+                            "pass longer texts or a smaller --seq-len")
+
+    cancel = threading.Event()
+    bar = ProgressBar(sys.stderr)
+    done: AdaptDone | None = None
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        for event in adapt(loaded.model, loaded.tokenizer, train, config, out, resume=args.resume,
+                           base_model=loaded.name, cancel=cancel):
+            if isinstance(event, AdaptStep):
+                bar.show(event)
+            elif isinstance(event, CheckpointSaved):
+                bar.note(f"checkpoint at step {event.step}")
+            elif isinstance(event, AdaptDone):
+                done = event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.finish()
+    if done is None or done.stopped_by == "cancelled":
+        raise Cancelled(f"adaptation stopped at step {done.steps_done if done else 0}; "
+                        f"the checkpoint is in {out}: rerun with --resume to continue")
+
+    entry_path, fmt = out, "adapter"
+    if args.merge:
+        merged = out / "merged"
+        _save_merged(loaded.model, loaded.tokenizer, merged)
+        entry_path, fmt = merged, "safetensors"
+    registry.add(registry.ModelEntry(
+        name=name, path=str(entry_path), source="folder" if args.merge else "adapter", format=fmt,
+        notes={"base": loaded.name, "base_path": str(loaded.path), "adapter": str(out),
+               "method": "sepllm-self-distillation", "local": config.local, "initial": config.initial}))
+    last = done.history[-1] if done.history else {}
+    print(json.dumps({"name": name, "adapter": str(out), "merged": str(entry_path) if args.merge else None,
+                      "steps": done.steps_done, "final_kl": last.get("kl")}))
+    return 0
+
+
+def _save_merged(model, tokenizer, folder: Path) -> None:
+    merged = model.merge_and_unload()
+    merged.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+class ProgressBar:
+    """``[#####·····] 120/300 KL 0.0312 · 410 tok/s · ETA 6 min`` redrawn in place on a terminal.
+
+    When the stream is not a terminal, one plain line is written every 10 % of the run.
+    """
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_decile = -1
+        self.started = time.monotonic()
+
+    def show(self, step) -> None:
+        filled = int(self.WIDTH * step.step / step.steps)
+        eta = "" if step.eta_s is None else f" · ETA {_duration(step.eta_s)}"
+        text = (f"[{'#' * filled}{'·' * (self.WIDTH - filled)}] {step.step}/{step.steps} "
+                f"KL {step.kl:.4f} · {step.tokens_per_s:,.0f} tok/s{eta}")
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+        else:
+            decile = 10 * step.step // step.steps
+            if decile == self.last_decile:
+                return
+            self.last_decile = decile
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        if not self.tty:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.write(f"done in {_duration(time.monotonic() - self.started)}\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

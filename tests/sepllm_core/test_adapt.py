@@ -1,0 +1,176 @@
+"""SepLLM self-distillation: the loss falls, checkpoints resume exactly, the CLI registers the adapter."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from sepllm_core.adapt import (
+    AdaptConfig,
+    AdaptDone,
+    AdaptStep,
+    CheckpointSaved,
+    adapt,
+    attach_lora,
+    distill_loss,
+    load_adapted,
+    read_texts,
+    sample_batch,
+    split_tokens,
+    strip_gutenberg,
+)
+from sepllm_core.training_mask import sepllm_mask
+
+VOCAB = 64
+SEPARATOR = 1
+
+
+class _Tokenizer:
+    """Stands in for a tokenizer only where a separator table is passed explicitly."""
+
+    def __len__(self) -> int:
+        return VOCAB
+
+
+def _table(vocab: int = VOCAB) -> torch.Tensor:
+    table = torch.zeros(vocab, dtype=torch.bool)
+    table[SEPARATOR] = True
+    return table
+
+
+def _docs() -> list[torch.Tensor]:
+    """A synthetic stream: segments of 2-6 tokens, each closed by the separator token."""
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(2, VOCAB, (4000,), generator=generator)
+    ids[torch.randint(0, 4000, (900,), generator=generator)] = SEPARATOR
+    return [ids]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster on one thread; OpenMP barriers stall on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3,
+                         max_position_embeddings=256)
+    return LlamaForCausalLM(config).eval()
+
+
+def _masked_kl(model, batch: torch.Tensor, config: AdaptConfig, table: torch.Tensor) -> float:
+    """KL(full-attention base || model under the SepLLM mask) on ``batch``."""
+    mask = sepllm_mask(batch, table, initial=config.initial, local=config.local)
+    with torch.no_grad():
+        with model.disable_adapter():
+            teacher = model(input_ids=batch).logits
+        student = model(input_ids=batch, attention_mask=mask).logits
+    return float(distill_loss(teacher, student, batch, config)[1])
+
+
+def _run(model, config, out, **kwargs):
+    return list(adapt(model, _Tokenizer(), _docs(), config, out, is_separator=_table(), **kwargs))
+
+
+def _config(**overrides) -> AdaptConfig:
+    values = dict(steps=30, seq_len=48, local=6, initial=2, batch_size=4, lr=1e-2, warmup_steps=2,
+                  checkpoint_every=0, lora_r=4, lora_alpha=8, save_dtype="")
+    values.update(overrides)
+    return AdaptConfig(**values)
+
+
+def test_distillation_lowers_the_masked_kl(tmp_path, one_thread):
+    config = _config()
+    model = attach_lora(_tiny_llama(), config)
+    held_out = sample_batch(_docs(), 8, config.seq_len, seed=99, step=0)
+    before = _masked_kl(model, held_out, config, _table())
+    events = _run(model, config, tmp_path)
+    after = _masked_kl(model, held_out, config, _table())
+    assert before > 1e-3
+    assert after < 0.85 * before, (before, after)
+    steps = [e for e in events if isinstance(e, AdaptStep)]
+    assert [e.step for e in steps] == list(range(1, 31))
+    assert isinstance(events[-1], AdaptDone) and events[-1].stopped_by == "steps"
+    for name in ("adapter_model.safetensors", "adapter_config.json", "sepllm_adapt.json", "history.csv"):
+        assert (tmp_path / name).is_file(), name
+    meta = json.loads((tmp_path / "sepllm_adapt.json").read_text())
+    assert meta["config"]["local"] == 6 and meta["steps_done"] == 30
+
+
+def test_cancel_then_resume_matches_an_uninterrupted_run(tmp_path, one_thread):
+    config = _config(steps=6, checkpoint_every=2)
+    straight = attach_lora(_tiny_llama(), config)
+    _run(straight, config, tmp_path / "straight")
+
+    cancel = threading.Event()
+    first = attach_lora(_tiny_llama(), config)
+    events = []
+    for event in adapt(first, _Tokenizer(), _docs(), config, tmp_path / "resumed", cancel=cancel,
+                       is_separator=_table()):
+        events.append(event)
+        if isinstance(event, AdaptStep) and event.step == 3:
+            cancel.set()
+    assert events[-1].stopped_by == "cancelled" and events[-1].steps_done == 3
+    assert any(isinstance(e, CheckpointSaved) and e.step == 3 for e in events)
+
+    second = attach_lora(_tiny_llama(), config)  # a fresh process would start from the base weights
+    resumed = _run(second, config, tmp_path / "resumed", resume=True)
+    assert [e.step for e in resumed if isinstance(e, AdaptStep)] == [4, 5, 6]
+    for (name, a), (_, b) in zip(straight.named_parameters(), second.named_parameters(), strict=True):
+        if a.requires_grad:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_config_and_text_errors(tmp_path):
+    with pytest.raises(ValueError, match="shorter than seq_len"):
+        AdaptConfig(seq_len=64, local=64).validate()
+    with pytest.raises(ValueError, match="too short"):
+        sample_batch([torch.arange(10)], 1, 64, seed=0, step=0)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("*** START OF THE BOOK ***\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds no text"):
+        read_texts([empty])
+    assert strip_gutenberg("head\n*** START OF X ***\nbody\n*** END OF X ***\nlicence") == "body\n"
+
+
+def test_default_model_adapts_and_the_adapter_loads(default_model_dir, shared_data, tmp_path, one_thread):
+    """A few steps on the real model and a real book; the saved adapter, merged, beats the base under the mask."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(default_model_dir, dtype=torch.bfloat16)
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    train, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    config = AdaptConfig(steps=4, seq_len=96, local=16, batch_size=2, lr=2e-3, warmup_steps=1,
+                         checkpoint_every=0)
+    model = attach_lora(model, config)
+    from sepllm_core.adapt import separator_lookup
+
+    table = separator_lookup(tokenizer)
+    batch = sample_batch(heldout, 2, config.seq_len, seed=5, step=0)
+    before = _masked_kl(model, batch, config, table)
+    events = list(adapt(model, tokenizer, train, config, tmp_path, base_model="smollm2", is_separator=table))
+    losses = [e.kl for e in events if isinstance(e, AdaptStep)]
+    after = _masked_kl(model, batch, config, table)
+    assert len(losses) == 4 and all(loss > 0 for loss in losses)
+    assert after < before, (before, after, losses)
+
+    # The bf16 adapter file applies to a fresh base model and reproduces the trained student.
+    fresh = AutoModelForCausalLM.from_pretrained(default_model_dir, dtype=torch.bfloat16)
+    merged = load_adapted(fresh, tmp_path, merge=True)
+    mask = sepllm_mask(batch, table, initial=config.initial, local=config.local)
+    with torch.no_grad():
+        expected = model(input_ids=batch, attention_mask=mask).logits.float()
+        got = merged(input_ids=batch, attention_mask=mask).logits.float()
+    assert (got.argmax(-1) == expected.argmax(-1)).float().mean() > 0.95
+    assert (tmp_path / "adapter_model.safetensors").stat().st_size < 20_000_000
