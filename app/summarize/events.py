@@ -50,6 +50,20 @@ class Failed:
     path: str
     message: str
     error_type: str = "SepSumError"
+    exit_code: int = 1  # the CLI's exit code for this kind of failure (3 input, 4 model, 5 resources)
+
+
+@dataclass(frozen=True)
+class NoteWritten:
+    """An intermediate text that is not the summary: a rolling note or a map-reduce chunk summary.
+
+    Front ends may show it (e.g. in a side panel); it is never part of the streamed summary.
+    """
+
+    kind: str  # "note" | "chunk summary"
+    index: int  # 1-based
+    total: int  # expected number of them (an estimate for notes)
+    text: str
 
 
 @dataclass
@@ -67,6 +81,23 @@ class SummaryRequest:
     language: str | None = None  # None: the document's language
     password: str | None = None
     cache_budget: dict[str, int] = field(default_factory=dict)  # initial, separators, local, max_entries, chunk
+    kind: str = "auto"  # auto | report | paper | book | meeting | chat
+    focus: str | None = None  # a question the summary should answer ("What is the plot of the story?")
+    notes_every: int = 1024  # notes mode: document tokens between two notes
+    max_new_tokens: int | None = None  # overrides the length's token limit (notes and chunk summaries too)
+
+    @classmethod
+    def from_settings(cls, paths: list[Path], values: dict[str, Any], **overrides: Any) -> SummaryRequest:
+        """Build a request from effective settings (see :mod:`app.settings`)."""
+        from app import settings
+
+        fields = {name: values[name] for name in ("model", "device", "quant", "cache", "mode", "length",
+                                                  "style", "language", "kind", "notes_every") if name in values}
+        fields["cache_budget"] = settings.cache_budget(values)
+        fields.update(overrides)
+        return cls(paths=list(paths), **fields)
 
 
-PipelineEvent = DocumentLoaded | Stage | Progress | Token | MemorySample | Done | SummaryDone | Failed
+PipelineEvent = (
+    DocumentLoaded | Stage | Progress | Token | MemorySample | Done | NoteWritten | SummaryDone | Failed
+)

@@ -1,0 +1,225 @@
+"""The summarization pipeline: documents in, events out (one pipeline for the CLI and the GUI).
+
+``summarize(request, cancel)`` loads the model once, then reads and summarizes each path,
+yielding :mod:`app.summarize.events`. A document that fails yields :class:`Failed` and the
+batch goes on; a model that cannot load raises its typed error (ModelError, ResourceError).
+After a cancel the current document ends with ``SummaryDone(incomplete=True)`` and the
+batch stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from app.errors import Cancelled, DocumentError, ResourceError, SepSumError
+from app.summarize import prompts
+from app.summarize.events import DocumentLoaded, Failed, PipelineEvent, Stage, SummaryDone, SummaryRequest
+from app.summarize.guards import is_empty_summary
+from app.summarize.map_reduce import map_reduce
+from app.summarize.modes import ModeContext, single_pass, truncate
+from app.summarize.rolling_notes import rolling_notes
+from app.summarize.runner import FIRST_TRY, RETRY, DocumentRun, Generated
+
+log = logging.getLogger(__name__)
+
+MODES = {"single": single_pass, "notes": rolling_notes, "mapreduce": map_reduce, "truncate": truncate}
+
+
+def choose_mode(requested: str, document_tokens: int, cache_config) -> str:
+    """``auto``: one pass when the document fits the cache budget, else rolling notes."""
+    if requested != "auto":
+        return requested
+    if not cache_config.bounded or document_tokens <= cache_config.max_entries // 2:
+        return "single"
+    return "notes"
+
+
+def cache_config_for(request: SummaryRequest):
+    """The sepllm_core CacheConfig for the request's policy and budgets (ValueError when invalid)."""
+    from sepllm_core.config import CacheConfig
+
+    budget = dict(request.cache_budget)
+    chunk = budget.pop("chunk", None)
+    base = CacheConfig()
+    if request.cache == "full":
+        config = CacheConfig.full()
+    elif request.cache == "window":
+        config = CacheConfig.window(budget.get("max_entries", base.max_entries))
+        if "initial" in budget:
+            config = config.with_(initial=budget["initial"], local=config.max_entries - budget["initial"])
+    else:
+        config = CacheConfig(policy=request.cache, **budget)
+    return config.with_(chunk_size=chunk) if chunk else config
+
+
+def load_model_for(request: SummaryRequest, cache_config):
+    """Check the memory estimate, then load the model once for the whole batch."""
+    from app.engine.estimate import check_fits, estimate_memory
+    from app.engine.models import load_model
+
+    tokens = 8192 if not cache_config.bounded else cache_config.max_entries
+    estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens)
+    check_fits(estimate)
+    return load_model(request.model, device=request.device, quant=request.quant, dtype="auto")
+
+
+def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> Iterator[PipelineEvent]:
+    """Summarize every path of ``request``; ``loaded`` reuses an already loaded model."""
+    try:
+        cache_config = cache_config_for(request)
+    except ValueError as exc:
+        raise SepSumError(f"cache settings rejected: {exc}") from exc
+    if loaded is None:
+        yield Stage("loading model", request.model or "default model")
+        loaded = load_model_for(request, cache_config)
+    for path in request.paths:
+        if cancel.is_set():
+            return
+        try:
+            from app.ingest.detect import load_document
+
+            yield Stage("reading", Path(path).name)
+            document = load_document(Path(path), password=request.password)
+            text = document.text_for_model()
+        except SepSumError as exc:
+            yield Failed(str(path), str(exc), type(exc).__name__, exc.exit_code)
+            continue
+        outcome = yield from summarize_text(
+            text, loaded, request, cancel, cache_config=cache_config, path=str(path),
+            document_kind=document.kind, title=document.title, metadata=document.metadata,
+            warnings=tuple(document.warnings))
+        if outcome == "cancelled":
+            return
+
+
+def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading.Event, *,
+                   cache_config=None, path: str = "", document_kind: str = "text", title: str = "",
+                   genre: str | None = None, metadata: dict[str, Any] | None = None,
+                   warnings: tuple[str, ...] = ()) -> Iterator[PipelineEvent]:
+    """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled"."""
+    cache_config = cache_config or cache_config_for(request)
+    tokenizer = loaded.tokenizer
+    kind = request.kind if request.kind != "auto" else prompts.detect_kind(document_kind, text, genre)
+    document_ids = list(tokenizer(text, add_special_tokens=False).input_ids)
+    name = path or title or "the text"
+    if not text.strip() or not document_ids:
+        error = DocumentError(f"{name} has no text to summarize: check that it is not empty or scanned")
+        yield Failed(path, str(error), type(error).__name__, error.exit_code)
+        return "failed"
+    yield DocumentLoaded(path, document_kind, title, len(document_ids), metadata or {}, warnings)
+    mode = choose_mode(request.mode, len(document_ids), cache_config)
+    ctx = ModeContext(tokenizer=tokenizer, frame=prompts.chat_frame(tokenizer), kind=kind,
+                      length=request.length, style=request.style, language=request.language,
+                      focus=request.focus, document_ids=document_ids,
+                      context_tokens=_context_tokens(loaded.model), notes_every=request.notes_every,
+                      token_limit=request.max_new_tokens)
+    yield Stage("reading", f"{len(document_ids)} tokens, {mode} mode, {cache_config.policy} cache")
+    started = time.perf_counter()
+    _reset_gpu_peak()
+    generated: Generated | None = None
+    run: DocumentRun | None = None
+    retried = False
+    try:
+        for decoding in (FIRST_TRY, RETRY):
+            run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids))
+            generated = yield from MODES[mode](run, ctx, decoding)
+            if not is_empty_summary(generated.text) or decoding is RETRY:
+                break
+            retried = True
+            log.info("%s: empty summary, retrying with sampling", name)
+            yield Stage("retrying", "the summary came out empty: trying once more with other decoding settings")
+    except Cancelled:
+        partial = run.streamed_text if run else ""
+        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, retried)
+        yield SummaryDone(path, partial.strip(), stats, incomplete=True)
+        return "cancelled"
+    except (RuntimeError, MemoryError) as exc:
+        from app.engine.memory import is_out_of_memory
+
+        if not (isinstance(exc, MemoryError) or is_out_of_memory(exc)):
+            raise
+        _empty_gpu_cache()
+        error = ResourceError(f"out of memory while summarizing {name} on {loaded.device}: "
+                              "choose --quant 4bit, a bounded cache (--cache sepllm) or a smaller model")
+        yield Failed(path, str(error), type(error).__name__, error.exit_code)
+        return "failed"
+    assert generated is not None and run is not None
+    stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried)
+    yield SummaryDone(path, generated.text, stats)
+    return "done"
+
+
+def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: str, started: float,
+                generated: Generated | None, retried: bool) -> dict[str, Any]:
+    """The ``stats`` object of ``--format json`` (keys listed in issue 2)."""
+    from app.engine.memory import sample_memory
+
+    stats = run.stats if run else None
+    memory = sample_memory()
+    per_entry = kv_bytes_per_entry(loaded.model)
+    document_tokens = stats.document_tokens if stats else 0
+    output_tokens = generated.tokens if generated else 0
+    prompt_tokens = (stats.tokens_fed - min(run.document_done, document_tokens)) if stats and run else 0
+    full_entries = document_tokens + max(prompt_tokens, 0) + output_tokens
+    return {
+        "input_tokens": document_tokens,
+        "tokens_read": stats.tokens_fed if stats else 0,
+        "output_tokens": output_tokens,
+        "notes_tokens": stats.notes_tokens if stats else 0,
+        "kv_bytes_peak": stats.kv_bytes_peak if stats else 0,
+        "kv_bytes_full_equivalent": per_entry * full_entries,
+        "kv_entries_peak": stats.kv_entries_peak if stats else 0,
+        "prefill_tokens_per_s": round(stats.tokens_fed / stats.prefill_seconds, 1)
+        if stats and stats.prefill_seconds else 0.0,
+        "decode_tokens_per_s": round(stats.decoded_tokens / stats.decode_seconds, 1)
+        if stats and stats.decode_seconds else 0.0,
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_bytes": memory["peak_rss_bytes"],
+        "peak_gpu_bytes": memory["gpu_peak_bytes"],
+        "model": loaded.name,
+        "device": str(loaded.device),
+        "dtype": _dtype_name(loaded.dtype),
+        "quant": loaded.quant,
+        "cache": cache_config.to_dict(),
+        "mode": mode,
+        "kind": kind,
+        "stopped_by": generated.stopped_by if generated else "cancelled",
+        "retried": retried,
+    }
+
+
+def kv_bytes_per_entry(model) -> int:
+    """Bytes one token's keys and values take over all layers (what a full cache adds per token)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    element = model.dtype.itemsize if getattr(model.dtype, "is_floating_point", False) else 2
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * element
+
+
+def _context_tokens(model) -> int:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return int(getattr(config, "max_position_embeddings", None) or 4096)
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _reset_gpu_peak() -> None:
+    from app.engine.memory import reset_gpu_peak
+
+    reset_gpu_peak()
+
+
+def _empty_gpu_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,242 @@
+"""``sepsum eval rouge PAIRS.jsonl``: ROUGE-1/2/L of the pipeline's summaries against references.
+
+Rows (``../shared/data/summaries/*.jsonl``) carry ``id``, ``document`` or ``dialogue``,
+``references`` (a list), optionally ``genre`` and ``query``. Each row is scored against its
+best reference per metric (``rouge-score``, stemmed F-measure). Several configurations
+(mode x cache) run over the same rows with the model loaded once, so their numbers compare.
+
+``run(args)`` is the entry point (``sepsum eval rouge`` registers the flags of
+:func:`add_arguments`); ``python -m app.summarize.rouge_eval`` works as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from app.errors import DocumentError
+from app.summarize.events import Failed, SummaryDone, SummaryRequest
+from app.summarize.guards import is_empty_summary
+
+METRICS = ("rouge1", "rouge2", "rougeL")
+MODES = ("single", "notes", "mapreduce", "truncate", "auto")
+CACHES = ("sepllm", "window", "full")
+CACHE_FREE_MODES = {"mapreduce", "truncate"}  # they use full caches over pieces that fit
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pairs", type=Path, metavar="PAIRS.jsonl", help="pairs file (id, document|dialogue, "
+                        "references)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N rows")
+    parser.add_argument("--spread", action="store_true", help="with --limit: take N rows spread evenly over "
+                        "the file instead of the first N")
+    parser.add_argument("--mode", default="single", help="mode or comma list: single,notes,mapreduce,truncate")
+    parser.add_argument("--cache", default="sepllm", help="cache policy or comma list: sepllm,window,full")
+    parser.add_argument("--configs", default=None, metavar="MODE:CACHE,...",
+                        help="explicit list of runs, e.g. single:sepllm,notes:sepllm,single:full,mapreduce")
+    parser.add_argument("--length", default="auto", choices=("auto", "short", "medium", "long"),
+                        help="summary length; auto: short for references under 60 words, else medium")
+    parser.add_argument("--style", default="paragraphs", choices=("bullets", "paragraphs", "structured"))
+    parser.add_argument("--model", default=None, help="model name or path (default: the embedded model)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quant", default="none", choices=("none", "8bit", "4bit"))
+    parser.add_argument("--max-entries", type=int, default=None, metavar="N", help="cache budget (entries)")
+    parser.add_argument("--format", default="text", choices=("text", "json"))
+    parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="also write the JSON here")
+
+
+def read_pairs(path: Path, limit: int | None = None, spread: bool = False) -> list[dict[str, Any]]:
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [json.loads(line) for line in lines]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DocumentError(f"{path} cannot be read as JSON lines ({exc}): check the path") from exc
+    for row in rows:
+        if not row.get("references") or not (row.get("document") or row.get("dialogue")):
+            raise DocumentError(f"{path}: row {row.get('id', '?')} lacks references or document/dialogue")
+    if limit is not None and limit < len(rows):
+        if spread and limit > 0:
+            step = len(rows) / limit
+            rows = [rows[int(i * step)] for i in range(limit)]
+        else:
+            rows = rows[:limit]
+    return rows
+
+
+def parse_configs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(mode, cache) pairs to run; map-reduce and truncate run once whatever the cache list."""
+    explicit = getattr(args, "configs", None)
+    if explicit:
+        pairs = []
+        for item in explicit.split(","):
+            mode, _, cache = item.strip().partition(":")
+            pairs.append((mode, cache or "sepllm"))
+    else:
+        modes = [m.strip() for m in str(getattr(args, "mode", None) or "single").split(",")]
+        caches = [c.strip() for c in str(getattr(args, "cache", None) or "sepllm").split(",")]
+        pairs = [(mode, cache) for mode in modes for cache in caches
+                 if not (mode == "notes" and cache == "full")]
+    result: list[tuple[str, str]] = []
+    for mode, cache in pairs:
+        if mode not in MODES or cache not in CACHES:
+            raise DocumentError(f"unknown configuration {mode}:{cache}: modes {', '.join(MODES)}; "
+                                f"caches {', '.join(CACHES)}")
+        if mode in CACHE_FREE_MODES:
+            cache = "sepllm"  # only its budget matters (chunk size of map-reduce)
+        if (mode, cache) not in result:
+            result.append((mode, cache))
+    return result
+
+
+def score(summary: str, references: list[str], scorer) -> dict[str, float]:
+    """Best F-measure over the references, per metric."""
+    best = dict.fromkeys(METRICS, 0.0)
+    for reference in references:
+        for metric, value in scorer.score(reference, summary).items():
+            best[metric] = max(best[metric], value.fmeasure)
+    return best
+
+
+def _length_for(row: dict[str, Any], requested: str) -> str:
+    if requested != "auto":
+        return requested
+    words = row.get("ref_words_avg") or statistics.mean(len(r.split()) for r in row["references"])
+    return "short" if words < 60 else "medium"
+
+
+def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: argparse.Namespace,
+             loaded=None, log=sys.stderr) -> dict[str, Any]:
+    """Run every configuration over ``rows``; returns the JSON report."""
+    from rouge_score import rouge_scorer
+
+    from app.summarize.pipeline import cache_config_for, load_model_for, summarize_text
+
+    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    budget = {"max_entries": args.max_entries} if getattr(args, "max_entries", None) else {}
+    base = SummaryRequest(paths=[], model=getattr(args, "model", None), device=getattr(args, "device", "auto"),
+                          quant=getattr(args, "quant", "none"), style=getattr(args, "style", "paragraphs"),
+                          cache_budget=budget)
+    if loaded is None:
+        loaded = load_model_for(base, cache_config_for(base))
+    context = int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
+    cancel = threading.Event()
+    report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name, "device": str(loaded.device),
+                              "rows_total": len(rows), "configs": []}
+    for mode, cache in configs:
+        results = []
+        for index, row in enumerate(rows, start=1):
+            request = SummaryRequest(**{**base.__dict__, "mode": mode, "cache": cache,
+                                        "length": _length_for(row, getattr(args, "length", "auto")),
+                                        "focus": row.get("query")})
+            text = row.get("document") or row.get("dialogue")
+            genre = row.get("genre") or ("dialogue" if row.get("dialogue") else None)
+            result: dict[str, Any] = {"id": row.get("id", str(index))}
+            for event in summarize_text(text, loaded, request, cancel, path=result["id"], genre=genre):
+                if isinstance(event, SummaryDone):
+                    result.update(_row_result(event, scorer, row["references"]))
+                elif isinstance(event, Failed):
+                    result["error"] = event.message
+            too_long = cache == "full" and mode == "single" and context and \
+                result.get("input_tokens", 0) + 400 > context
+            if too_long:
+                result["beyond_context"] = True
+            results.append(result)
+            print(f"{mode}/{cache} {index}/{len(rows)} {result['id']}: "
+                  f"R-L {result.get('rougeL', 0):.3f} in {result.get('seconds', 0):.0f} s", file=log, flush=True)
+        report["configs"].append(_summary_of(mode, cache, results))
+    _mark_full_subset(report["configs"])
+    first = report["configs"][0] if report["configs"] else {}
+    report.update({metric: first.get(metric, 0.0) for metric in METRICS})
+    report["rows"] = first.get("rows", [])
+    return report
+
+
+def _row_result(event: SummaryDone, scorer, references: list[str]) -> dict[str, Any]:
+    stats = event.stats
+    return {**score(event.summary, references, scorer),
+            "seconds": stats.get("seconds", 0.0), "kv_bytes_peak": stats.get("kv_bytes_peak", 0),
+            "kv_bytes_full_equivalent": stats.get("kv_bytes_full_equivalent", 0),
+            "input_tokens": stats.get("input_tokens", 0), "output_tokens": stats.get("output_tokens", 0),
+            "mode": stats.get("mode"), "stopped_by": stats.get("stopped_by"), "retried": stats.get("retried"),
+            "empty": is_empty_summary(event.summary), "summary": event.summary}
+
+
+def _mean(values: list[float]) -> float:
+    return round(statistics.mean(values), 4) if values else 0.0
+
+
+def _summary_of(mode: str, cache: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    scored = [r for r in results if "error" not in r and "rougeL" in r]
+    summary: dict[str, Any] = {"mode": mode, "cache": cache if mode not in CACHE_FREE_MODES else "full (pieces)",
+                               "rows_evaluated": len(scored), "errors": len(results) - len(scored)}
+    for metric in METRICS:
+        summary[metric] = _mean([r[metric] for r in scored])
+    summary["seconds_mean"] = round(statistics.mean([r["seconds"] for r in scored]), 2) if scored else 0.0
+    summary["kv_bytes_peak_mean"] = int(statistics.mean([r["kv_bytes_peak"] for r in scored])) if scored else 0
+    summary["kv_bytes_full_equivalent_mean"] = (
+        int(statistics.mean([r["kv_bytes_full_equivalent"] for r in scored])) if scored else 0)
+    summary["empty"] = sum(1 for r in scored if r["empty"])
+    summary["repetition_stops"] = sum(1 for r in scored if r["stopped_by"] == "repetition")
+    summary["rows"] = results
+    return summary
+
+
+def _mark_full_subset(configs: list[dict[str, Any]]) -> None:
+    """ROUGE-L of every configuration over the rows where the full cache fits the context."""
+    full = next((c for c in configs if c["mode"] == "single" and c["cache"] == "full"), None)
+    if full is None:
+        return
+    fitting = {r["id"] for r in full["rows"] if not r.get("beyond_context") and "rougeL" in r}
+    for config in configs:
+        values = [r["rougeL"] for r in config["rows"] if r["id"] in fitting and "rougeL" in r]
+        config["rougeL_where_full_fits"] = _mean(values)
+        config["rows_where_full_fits"] = len(values)
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines = ["| mode | cache | ROUGE-1 | ROUGE-2 | ROUGE-L | R-L where full fits | KV peak MB | "
+             "full-cache KV MB | s/doc | empty | loops stopped |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in report["configs"]:
+        fits = c.get("rougeL_where_full_fits")
+        fits_text = "" if fits is None else f"{fits:.4f} ({c['rows_where_full_fits']})"
+        lines.append(
+            f"| {c['mode']} | {c['cache']} | {c['rouge1']:.4f} | {c['rouge2']:.4f} | {c['rougeL']:.4f} | "
+            f"{fits_text} | "
+            f"{c['kv_bytes_peak_mean'] / 1e6:.1f} | {c['kv_bytes_full_equivalent_mean'] / 1e6:.1f} | "
+            f"{c['seconds_mean']:.1f} | {c['empty']} | {c['repetition_stops']} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``sepsum eval rouge``; prints a table or the JSON report."""
+    pairs = Path(getattr(args, "pairs", None) or getattr(args, "path", None) or args.PAIRS)
+    args.pairs = pairs
+    rows = read_pairs(pairs, getattr(args, "limit", None), getattr(args, "spread", False))
+    report = evaluate(rows, parse_configs(args), args)
+    output = getattr(args, "output", None)
+    if output:
+        Path(output).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        sys.stdout.write(format_table(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from app import offline
+
+    offline.enforce()
+    parser = argparse.ArgumentParser(prog="python -m app.summarize.rouge_eval", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""``sepsum summarize``: JSON stats, several files with a bad one, exit codes, memory refusal, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "resources" / "sample.md"
+STATS_KEYS = {"input_tokens", "output_tokens", "kv_bytes_peak", "kv_bytes_full_equivalent", "kv_entries_peak",
+              "prefill_tokens_per_s", "decode_tokens_per_s", "seconds", "peak_rss_bytes", "peak_gpu_bytes",
+              "model", "device", "dtype", "quant", "cache"}
+
+
+@pytest.fixture
+def short_doc(tmp_path) -> Path:
+    text = SAMPLE.read_text(encoding="utf-8")
+    path = tmp_path / "report.md"
+    path.write_text(text[: text.index("## 3. What happened")], encoding="utf-8")
+    return path
+
+
+def test_json_for_several_files_with_a_bad_one(installed_home, short_doc, tmp_path, capsys):
+    bad = tmp_path / "empty.txt"
+    bad.write_text("   \n", encoding="utf-8")
+    code = main(["summarize", str(short_doc), str(bad), "--format", "json", "--length", "short",
+                 "--max-new-tokens", "12", "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 3  # an input problem, and the good file was still summarized
+    objects = [json.loads(line) for line in out.splitlines() if line.strip()]
+    good = next(o for o in objects if o["path"] == str(short_doc))
+    assert good["summary"] and set(good["stats"]) >= STATS_KEYS
+    stats = good["stats"]
+    assert stats["device"] == "cpu" and stats["quant"] == "none" and stats["cache"]["policy"] == "sepllm"
+    assert 0 < stats["output_tokens"] <= 12 and stats["input_tokens"] > 500
+    failed = next(o for o in objects if o["path"] == str(bad))
+    assert "error" in failed
+    error_lines = [line for line in err.splitlines() if line.startswith("sepsum:")]
+    assert len(error_lines) == 1 and "empty.txt" in error_lines[0]
+    assert "Traceback" not in err
+    assert "tok/s" not in err  # stderr is not a terminal: no progress line
+
+
+def test_text_streams_to_stdout_and_output_dir_gets_files(installed_home, short_doc, tmp_path, capsys):
+    assert main(["summarize", str(short_doc), "--length", "short", "--max-new-tokens", "10"]) == 0
+    streamed = capsys.readouterr().out
+    assert streamed.strip()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    assert main(["summarize", str(short_doc), "--format", "markdown", "--max-new-tokens", "10",
+                 "--output", str(out_dir)]) == 0
+    assert capsys.readouterr().out == ""
+    written = (out_dir / "report.md.summary.md").read_text()
+    assert written.startswith("## ") and len(written) > 10
+
+
+def test_missing_file_is_exit_3_with_one_line(installed_home, tmp_path, capsys):
+    assert main(["summarize", str(tmp_path / "nope.pdf"), "--max-new-tokens", "4"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope.pdf" in err[0]
+
+
+def test_memory_estimate_refuses_before_loading(installed_home, short_doc, monkeypatch, capsys):
+    from app.engine import estimate
+
+    monkeypatch.setattr(estimate, "free_bytes", lambda device: 50 * 1024 * 1024)
+    loads = []
+    monkeypatch.setattr("app.engine.models.load_model", lambda *a, **k: loads.append(1))
+    assert main(["summarize", str(short_doc), "--device", "cpu"]) == 5
+    err = capsys.readouterr().err.strip()
+    assert "needs" in err and "free" in err and "\n" not in err
+    assert not loads
+
+
+def test_bad_choice_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["summarize", "x.pdf", "--length", "endless"])
+    assert exc.value.code == 2
+
+
+def test_ctrl_c_stops_and_keeps_what_was_written(installed_home, tmp_path):
+    env = dict(os.environ, SEPSUM_HOME=str(installed_home), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "summarize", str(SAMPLE), "--length", "long", "--mode", "single"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    os.set_blocking(process.stdout.fileno(), False)
+    streamed = b""
+    deadline = time.monotonic() + 600
+    while len(streamed.split()) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        streamed += process.stdout.read() or b""
+    assert len(streamed.split()) >= 3, process.stderr.read().decode()
+    process.send_signal(signal.SIGINT)
+    stopped_at = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 10
+    assert process.returncode == 130, err.decode()
+    assert (streamed + out).decode().startswith(streamed.decode())
+    assert b"Traceback" not in err and b"stopped" in err
