@@ -461,11 +461,11 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
         warnings.append(f"{len(scanned)} of {total} pages are scanned images without text: "
                         f"{page_ranges(scanned)}{hint}")
     if by_status.get("ocr"):
-        warnings.append(f"pages {page_ranges(by_status['ocr'])} were read with OCR and may contain "
-                        f"recognition errors")
+        warnings.append(f"{len(by_status['ocr'])} of {total} pages were read with OCR and may contain "
+                        f"recognition errors: {page_ranges(by_status['ocr'])}")
     if by_status.get("garbled"):
-        warnings.append(f"pages {page_ranges(by_status['garbled'])} use fonts without a Unicode map: "
-                        f"their text came out unreadable and was left out")
+        warnings.append(f"{len(by_status['garbled'])} of {total} pages use fonts without a Unicode map (their "
+                        f"text came out unreadable and was left out): {page_ranges(by_status['garbled'])}")
     for result in results:
         if result and result.status == "damaged":
             warnings.append(f"page {result.index + 1} is damaged ({result.detail}): its text was skipped")

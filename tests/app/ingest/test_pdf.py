@@ -213,6 +213,15 @@ def test_scanned_pages_reported_with_their_numbers(pdfs):
     assert len(doc.units) == 6 and doc.units[3].text  # page 4 has a (chart) text layer
 
 
+def test_scanned_pages_are_ocred_when_the_offline_engine_is_installed(pdfs):
+    """Optional: rapidocr-onnxruntime (its ONNX models ship inside the wheel); skipped when not installed."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    doc = read_pdf(pdfs / "om_c02-22_HuckFinn_scan_imageonly.pdf")
+    assert doc.metadata["ocr_pages"] == [1]
+    assert "went tip-toeing along a path" in flat(doc.text_for_model())
+    assert doc.warnings == ["1 of 1 pages were read with OCR and may contain recognition errors: 1"]
+
+
 def test_fonts_without_unicode_map_are_not_passed_off_as_text(pdfs):
     with pytest.raises(DocumentError, match="no readable text: its fonts have no Unicode map"):
         read_pdf(pdfs / "pm_jo_japanese.pdf")
