@@ -86,6 +86,7 @@ def budget_mask(
     initial: int = 4,
     local: int = 256,
     separators: int = 64,
+    max_entries: int | None = None,
 ) -> torch.Tensor:
     """Boolean mask of a bounded SepLLM cache: initial + newest ``separators`` separators + window.
 
@@ -101,6 +102,10 @@ def budget_mask(
         As in :func:`sepllm_mask`.
     separators : int
         How many separators before the window each query may still see (>= 0).
+    max_entries : int, optional
+        Total budget. When given, a query whose kept separators fall short of ``separators``
+        widens its window to use the whole budget (the cache prunes to exactly ``max_entries``,
+        filling with the newest tokens); ``local`` is then the minimum window.
 
     Returns
     -------
@@ -123,6 +128,12 @@ def budget_mask(
     newest = rank[:, None, :] > (before[:, :, None] - separators)  # (B, T, T)
     kept_sep = counted[:, None, :] & newest
     allowed = causal[None] & (initial_or_local[None] | kept_sep)  # (B, T, T)
+    if max_entries is not None:
+        if max_entries < initial + separators + local:
+            raise ValueError(f"max_entries={max_entries} is below initial + separators + local")
+        window = max_entries - initial - before.clamp(max=separators)  # (B, T) per-query window
+        distance = torch.arange(seq, device=device)[:, None] - torch.arange(seq, device=device)[None, :]
+        allowed = allowed | (causal[None] & (distance[None] < window[:, :, None]))
     return allowed[:, None]
 
 

@@ -17,16 +17,17 @@ def _table() -> torch.Tensor:
     return table
 
 
-def _reference(ids: list[int], initial: int, local: int, separators: int | None) -> torch.Tensor:
+def _reference(ids: list[int], initial: int, local: int, separators: int | None,
+               max_entries: int | None = None) -> torch.Tensor:
     """Brute force: for each query, list the visible keys one by one."""
     seq = len(ids)
     mask = torch.zeros(seq, seq, dtype=torch.bool)
     for i in range(seq):
         outside = [j for j in range(initial, i + 1) if ids[j] in SEPARATOR_IDS and i - j >= local]
         kept = outside if separators is None else outside[max(len(outside) - separators, 0) :] if separators else []
+        window = local if max_entries is None else max_entries - initial - len(kept)
         for j in range(i + 1):
-            mask[i, j] = j < initial or i - j < local or j in kept or (
-                ids[j] in SEPARATOR_IDS and i - j < local)
+            mask[i, j] = j < initial or i - j < max(local, window) or j in kept
     return mask
 
 
@@ -52,6 +53,18 @@ def test_budget_mask_matches_brute_force(separators, initial, local):
         assert torch.equal(mask[row, 0], _reference(ids[row].tolist(), initial, local, separators))
     # No query ever sees more than the budget.
     assert int(mask.sum(-1).max()) <= initial + separators + local
+
+
+@pytest.mark.parametrize("separators", [0, 2, 5])
+def test_budget_mask_fills_the_budget_with_newest_tokens(separators):
+    ids = torch.randint(0, VOCAB, (2, 60), generator=torch.Generator().manual_seed(7))
+    ids[:, 3::9] = SEPARATOR_IDS[2]
+    mask = budget_mask(ids, _table(), initial=2, local=6, separators=separators, max_entries=16)
+    for row in range(2):
+        assert torch.equal(mask[row, 0], _reference(ids[row].tolist(), 2, 6, separators, 16))
+    assert int(mask.sum(-1).max()) <= 16
+    # The last query uses the budget, less kept separators that the widened window also covers.
+    assert int(mask[:, 0, -1].sum(-1).min()) >= 16 - separators
 
 
 def test_budget_mask_with_all_separators_equals_training_mask():
