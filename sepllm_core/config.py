@@ -44,8 +44,8 @@ class CacheConfig:
 
     policy: str = "sepllm"
     initial: int = 4
-    separators: int = 256
-    local: int = 256
+    separators: int = 64
+    local: int = 64
     max_entries: int = 2048
     chunk_size: int = 512
     positions: str = "auto"
