@@ -19,7 +19,7 @@ _PAGE_NUMBER = re.compile(
     r"(?:\s*(?:of|/|von|de|di|из)\s*#)?$",
     re.IGNORECASE,
 )
-_ROMAN = re.compile(r"^[ivxlc]{1,7}$", re.IGNORECASE)
+_ROMAN = re.compile(r"^(?=[ivxlc])c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})$", re.IGNORECASE)
 
 
 def order_columns(lines: list[str], depth: int = 0) -> list[str]:

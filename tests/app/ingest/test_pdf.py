@@ -14,7 +14,7 @@ import pytest
 from app.errors import DocumentError, PasswordRequired
 from app.ingest.limits import Limits
 from app.ingest.pdf import extract_pages, page_ranges, read_pdf
-from app.ingest.pdf_clean import clean_pages, find_gutter, furniture_indices, order_columns
+from app.ingest.pdf_clean import clean_pages, find_gutter, furniture_indices, is_page_number, order_columns
 from tests.conftest import IN_CI
 
 IN_PROCESS = Limits(isolate=False)
@@ -153,6 +153,14 @@ def test_furniture_detection_rules():
     assert furniture_indices(pages) == [{0, 3}] * 6
     two_pages = [["Unique title", "text", "1"], ["Another", "text", "2"]]
     assert furniture_indices(two_pages) == [{2}, {2}]  # too few pages to call text repeated; numbers go
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("12", True), ("- 12 -", True), ("Page 3 of 50", True), ("iv", True), ("xii", True), ("(7)", True),
+    ("civil", False), ("12 Angry Men", False), ("Chapter 3", False), ("", False),
+])
+def test_bare_page_numbers(line, expected):
+    assert is_page_number(line) is expected
 
 
 def test_column_splitting_keeps_single_column_and_tables_whole():
