@@ -294,6 +294,7 @@ class _Extraction:
     skipped: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     next_index: int = 0
+    timed_out: bool = False
 
     def handle(self, message: tuple, path: str) -> bool:
         """Apply one worker message; True when the worker is done."""
@@ -317,8 +318,9 @@ def _run_in_process(path: str, password: str | None, limits: Limits) -> _Extract
     for message in extract_pages(path, password, 0, limits):
         if extraction.handle(message, path):
             break
-        if time.monotonic() > deadline:
+        if message[0] == "page" and time.monotonic() > deadline:
             extraction.warnings.append(_time_limit_warning(extraction, limits))
+            extraction.timed_out = True
             break
     return extraction
 
@@ -372,6 +374,7 @@ def _run_isolated(path: str, password: str | None, limits: Limits) -> _Extractio
                 raise DocumentError(f"{name} took longer than {limits.seconds_per_file:g} s to open: "
                                     f"it may be damaged or hostile")
             extraction.warnings.append(_time_limit_warning(extraction, limits))
+            extraction.timed_out = True
             return extraction
         if extraction.total is None:
             why = "timed out" if outcome == "page-timeout" else "crashed"
@@ -476,6 +479,9 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
         warnings.append(f"{name} has {total} pages; only the first {limits.max_pages} were read (page limit)")
 
     full_text = "\n\n".join(text for text in texts if text)
+    if not full_text.strip() and extraction.timed_out:
+        raise DocumentError(f"{name}: the {limits.seconds_per_file:g} s time limit passed before any text was "
+                            f"read: the file may be damaged or hostile")
     if not full_text.strip() and extraction.skipped:
         raise DocumentError(f"{name}: no page could be read within the time limits ({len(extraction.skipped)} "
                             f"pages timed out or crashed the reader): the file may be damaged or hostile")
