@@ -443,9 +443,12 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
     path = Path(path)
     name = path.name
     # A frozen app cannot run "python -m"; it reads in-process (no hard timeout per page there).
-    isolate = limits.isolate and not getattr(sys, "frozen", False)
-    run = _run_isolated if isolate else _run_in_process
-    extraction = run(str(path), password, limits)
+    isolate = limits.isolate and not getattr(sys, "frozen", False) and bool(sys.executable)
+    try:
+        extraction = (_run_isolated if isolate else _run_in_process)(str(path), password, limits)
+    except OSError as exc:  # the worker process could not be started (no interpreter, no processes left)
+        log.warning("PDF worker process failed to start (%s); reading %s in-process", exc, name)
+        extraction = _run_in_process(str(path), password, limits)
     total = extraction.total or 0
     if total == 0:
         raise DocumentError(f"{name} has no pages")
