@@ -1,0 +1,77 @@
+"""Shared pieces of the benchmarks: the default model, the books, cache construction, RSS, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+BOOKS_DIR = (REPO.parent / "shared" / "data" / "books").resolve()
+BOOKS = {
+    "moby": BOOKS_DIR / "gutenberg_2701_Moby_Dick_Melville.txt",
+    "cats": BOOKS_DIR / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt",
+}
+RESULTS_DIR = REPO / "benchmarks" / "results"
+
+
+def load_default_model() -> tuple[Any, Any]:
+    """(model, tokenizer) of the default model in bf16 on CPU, as the app uses it."""
+    from app.cli.eval_cmd import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(None)
+    return model.eval(), tokenizer
+
+
+def book_ids(tokenizer: Any, book: str, tokens: int) -> list[int]:
+    """The first ``tokens`` token ids of a shared book after its Gutenberg header."""
+    from sepllm_core.recall import document_ids
+
+    ids = document_ids(BOOKS[book].read_text(encoding="utf-8"), tokenizer, tokens)
+    if len(ids) < tokens:
+        raise SystemExit(f"{BOOKS[book].name} has only {len(ids)} tokens, {tokens} asked")
+    return ids
+
+
+def build(model: Any, tokenizer: Any, config: Any) -> Any:
+    """A fresh ``sepllm_core`` cache for ``config`` (separator table built once per tokenizer)."""
+    from sepllm_core.cache import build_cache
+    from sepllm_core.separators import separator_table
+
+    table = _TABLES.get(id(tokenizer))
+    if table is None:
+        table = _TABLES[id(tokenizer)] = separator_table(tokenizer)
+    return build_cache(model.config, config, table)
+
+
+_TABLES: dict[int, torch.Tensor] = {}
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def threads() -> int:
+    return torch.get_num_threads()
+
+
+def emit(record: dict[str, Any], out: Path | None) -> None:
+    """Print one JSON line and append it to ``out``."""
+    line = json.dumps(record)
+    print(line, flush=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def stamp() -> dict[str, Any]:
+    return {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": threads(), "pid": os.getpid()}
