@@ -1,0 +1,79 @@
+"""``sepsum eval``: recall and perplexity through the CLI on a real book, and the rouge hand-off."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import pytest
+
+from app.cli import build_parser, main
+
+MOBY = "books/gutenberg_2701_Moby_Dick_Melville.txt"
+
+
+def test_recall_json_lists_each_fact(installed_home, shared_data, capsys):
+    code = main(["eval", "recall", str(shared_data / MOBY), "--tokens", "600", "--facts", "3",
+                 "--cache", "full", "--format", "json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cache"] == "full" and result["tokens"] == pytest.approx(600, abs=20)
+    assert [f["depth"] for f in result["facts"]] == [0.05, 0.5, 0.95]
+    for fact in result["facts"]:
+        assert 1 <= fact["rank"] <= 10 and fact["logprob"] < 0 and fact["position"] >= 0
+    assert {"recall_early", "recall_late", "mean_rank_early", "mean_rank_late"} <= result.keys()
+    assert result["cache_config"]["policy"] == "full"
+    assert result["kv_bytes_peak"] == result["kv_bytes_full_equivalent"] > 0
+
+
+def test_recall_text_without_document(installed_home, shared_data, capsys):
+    code = main(["eval", "recall", str(shared_data / MOBY), "--tokens", "300", "--facts", "2",
+                 "--cache", "none", "--seeds", "1,2"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "cache none, seeds [1, 2]" in out and "recall early" in out and "chance 1 in 10" in out
+    assert out.count("\n") >= 6  # header + 4 facts (2 per seed) + summary lines
+
+
+def test_recall_rejects_bad_seeds_and_missing_file(installed_home, tmp_path, capsys):
+    with pytest.raises(SystemExit, match="--seeds"):
+        main(["eval", "recall", str(tmp_path / "x.txt"), "--seeds", "a,b"])
+    assert main(["eval", "recall", str(tmp_path / "missing.txt")]) == 3
+    assert "missing.txt cannot be read" in capsys.readouterr().err
+
+
+def test_perplexity_json(installed_home, shared_data, capsys):
+    pytest.importorskip("sepllm_core.cache", reason="sepllm_core.cache is not written yet")
+    code = main(["eval", "perplexity", str(shared_data / MOBY), "--tokens", "512", "--cache", "window",
+                 "--budget", "256", "--chunk-size", "128", "--format", "json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["tokens"] == 512 and result["tokens_scored"] == 511
+    assert 5 < result["ppl"] < 200
+    assert result["kv_bytes_peak"] < result["kv_bytes_full_equivalent"]
+    assert {"prefill_tokens_per_s", "seconds", "kv_entries_peak"} <= result.keys()
+
+
+def test_rouge_parser_takes_the_pipeline_options():
+    args = build_parser().parse_args(["eval", "rouge", "pairs.jsonl", "--limit", "3", "--mode", "mapreduce",
+                                      "--cache", "window", "--length", "short", "--model", "m",
+                                      "--format", "json"])
+    assert (args.limit, args.mode, args.cache, args.length, args.model, args.format) == (
+        3, "mapreduce", "window", "short", "m", "json")
+    assert str(args.pairs) == "pairs.jsonl"
+
+
+def test_rouge_without_its_implementation_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "app.summarize.rouge_eval", types.ModuleType("app.summarize.rouge_eval"))
+    assert main(["eval", "rouge", "pairs.jsonl"]) == 2
+    assert "app.summarize.rouge_eval.run is missing" in capsys.readouterr().err
+
+
+def test_rouge_calls_the_pipeline_implementation(monkeypatch):
+    seen = {}
+    module = types.ModuleType("app.summarize.rouge_eval")
+    module.run = lambda args: seen.setdefault("args", args) and 0
+    monkeypatch.setitem(sys.modules, "app.summarize.rouge_eval", module)
+    assert main(["eval", "rouge", "pairs.jsonl", "--limit", "2"]) == 0
+    assert seen["args"].limit == 2
