@@ -13,8 +13,9 @@ import pytest
 
 from app.errors import DocumentError, PasswordRequired
 from app.ingest.limits import Limits
-from app.ingest.pdf import extract_pages, page_ranges, read_pdf
+from app.ingest.pdf import page_ranges, read_pdf
 from app.ingest.pdf_clean import clean_pages, find_gutter, furniture_indices, is_page_number, order_columns
+from app.ingest.pdf_pages import extract_pages
 from tests.conftest import IN_CI
 
 IN_PROCESS = Limits(isolate=False)
