@@ -42,12 +42,13 @@ def book_ids(tokenizer: Any, book: str, tokens: int) -> list[int]:
 def build(model: Any, tokenizer: Any, config: Any) -> Any:
     """A fresh ``sepllm_core`` cache for ``config`` (separator table built once per tokenizer)."""
     from sepllm_core.cache import build_cache
+    from sepllm_core.positions import find_rotary_module
     from sepllm_core.separators import separator_table
 
     table = _TABLES.get(id(tokenizer))
     if table is None:
         table = _TABLES[id(tokenizer)] = separator_table(tokenizer)
-    return build_cache(model.config, config, table)
+    return build_cache(model.config, config, table, rotary=find_rotary_module(model))
 
 
 _TABLES: dict[int, torch.Tensor] = {}

@@ -398,7 +398,9 @@ def cache_factory_for(model: Any, tokenizer: Any, config: Any) -> Callable[[], A
     if config is None:
         return None
     from sepllm_core.cache import build_cache
+    from sepllm_core.positions import find_rotary_module
     from sepllm_core.separators import separator_table
 
     table = separator_table(tokenizer)
-    return lambda: build_cache(model.config, config, table)
+    rotary = find_rotary_module(model)
+    return lambda: build_cache(model.config, config, table, rotary=rotary)
