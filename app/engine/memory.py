@@ -12,7 +12,18 @@ _CPU_OOM_MARKERS = ("can't allocate memory", "not enough memory", "out of memory
 
 
 def _peak_rss_bytes(current: int) -> int:
-    """The process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """The process's peak resident set size.
+
+    On Linux from ``VmHWM`` in /proc/self/status: ``ru_maxrss`` survives ``exec`` there, so a child
+    started from a large process would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return max(int(line.split()[1]) * 1024, current)
+    except (OSError, ValueError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
@@ -20,8 +31,7 @@ def _peak_rss_bytes(current: int) -> int:
 
         return int(getattr(psutil.Process().memory_info(), "peak_wset", current))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = peak if sys.platform == "darwin" else peak * 1024
-    return max(int(peak), current)
+    return max(int(peak if sys.platform == "darwin" else peak * 1024), current)
 
 
 def _cuda_ready():

@@ -99,7 +99,7 @@ def load_model(name_or_path: str | None = None, device: str = "auto", quant: str
         with out_of_memory_as_resource_error(f"loading {entry.name}", device):
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-    except (OSError, ValueError, ImportError, KeyError) as exc:
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{entry.name} could not be loaded from {folder} ({detail}): "
                          "re-import it or reinstall with 'sepsum models install-default --force'") from exc

@@ -1,0 +1,130 @@
+"""load_model on CPU (bf16, fp32, 8-bit, 4-bit) against the memory estimate; fit checks; out-of-memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from app.engine.estimate import MemoryEstimate, check_fits, estimate_memory
+from app.engine.memory import out_of_memory_as_resource_error, sample_memory
+from app.engine.models import load_model
+from app.errors import ResourceError
+from tests.app.engine.conftest import next_token_logits
+
+
+@pytest.mark.parametrize(("quant", "dtype", "layer_class"), [
+    ("none", "bf16", "Linear"),
+    ("none", "fp32", "Linear"),
+    ("8bit", "bf16", "Linear8bitLt"),
+    ("4bit", "bf16", "Linear4bit"),
+])
+def test_load_on_cpu_matches_estimate_and_reference(installed_home, reference_logits, quant, dtype, layer_class):
+    loaded = load_model(None, device="cpu", quant=quant, dtype=dtype)
+
+    assert (loaded.device, loaded.quant, loaded.dtype) == ("cpu", quant, dtype)
+    assert type(loaded.model.model.layers[0].mlp.down_proj).__name__ == layer_class
+    assert loaded.load_seconds > 0 and loaded.path.name == "smollm2-135m-instruct"
+    # The estimate from the safetensors headers against what the loaded model holds.
+    estimate = estimate_memory(None, "cpu", quant, None, tokens=1024, dtype=dtype)
+    assert estimate.weights_bytes == pytest.approx(loaded.weights_bytes, rel=0.10)
+    # Quantized logits stay close to bf16 and agree on the answer.
+    logits = next_token_logits(loaded)
+    assert torch.isfinite(logits).all()
+    assert loaded.tokenizer.decode(int(logits.argmax())) == " Paris"
+    correlation = torch.corrcoef(torch.stack([logits, reference_logits]))[0, 1]
+    assert correlation > {"none": 0.999, "8bit": 0.95, "4bit": 0.8}[quant]  # nf4 measured 0.88
+
+
+def test_quantized_weights_are_smaller(installed_home):
+    sizes = {q: estimate_memory(None, "cpu", q, None, tokens=1, dtype="bf16").weights_bytes
+             for q in ("none", "8bit", "4bit")}
+    assert sizes["4bit"] < sizes["8bit"] < sizes["none"]
+    assert sizes["none"] == pytest.approx(269_000_000, rel=0.01)  # 134.5 M parameters x 2 bytes
+
+
+def test_kv_estimate_equals_a_real_cache(installed_home, default_model):
+    model, tokenizer = default_model
+    ids = torch.randint(100, 40_000, (1, 300))
+    with torch.no_grad():
+        cache = model(ids, use_cache=True).past_key_values
+    held = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+
+    full = estimate_memory(None, "cpu", "none", None, tokens=300, dtype="bf16")
+    assert full.kv_bytes == full.kv_bytes_full == held == 2 * 30 * 3 * 64 * 2 * 300
+    bounded = estimate_memory(None, "cpu", "none", 100, tokens=300, dtype="bf16")
+    assert bounded.kv_entries == 100 and bounded.kv_bytes * 3 == held and bounded.kv_bytes_full == held
+
+
+def test_cache_config_objects_count_one_chunk_over_budget(installed_home):
+    class Config:  # the fields estimate reads from sepllm_core.config.CacheConfig
+        policy, max_entries, chunk_size = "sepllm", 1024, 256
+
+    estimate = estimate_memory(None, "cpu", "none", Config(), tokens=8192, dtype="bf16")
+    assert estimate.kv_entries == 1024 + 256 and estimate.bounded
+    Config.policy = "full"
+    assert estimate_memory(None, "cpu", "none", Config(), tokens=8192, dtype="bf16").kv_entries == 8192
+
+
+def test_total_estimate_against_measured_peak_rss(installed_home, default_model_dir):
+    """Load bf16 in a fresh process, prefill 2048 tokens, compare peak RSS with the estimated total."""
+    script = (
+        "import json, torch\n"
+        "from app.engine.models import load_model\n"
+        "from app.engine.memory import sample_memory\n"
+        "loaded = load_model(None, device='cpu', dtype='bf16')\n"
+        "ids = torch.randint(100, 40000, (1, 2048))\n"
+        "with torch.no_grad():\n"
+        "    for start in range(0, 2048, 512):\n"
+        "        out = loaded.model(ids[:, :start + 512][:, -512:], cache=out.past_key_values"
+        " if start else None, use_cache=True, logits_to_keep=1)\n"
+        "print(json.dumps(sample_memory()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
+    estimate = estimate_memory(None, "cpu", "none", None, tokens=2048, dtype="bf16")
+    assert 0.6 < estimate.total_bytes / peak < 1.5, (estimate.describe(), peak)
+
+
+def test_refusal_names_the_numbers_and_a_fix(installed_home):
+    huge = estimate_memory(None, "cpu", "none", None, tokens=2_000_000, dtype="bf16")
+    with pytest.raises(ResourceError) as caught:
+        check_fits(huge, "cpu")
+    message = str(caught.value)
+    assert message.startswith("smollm2-135m-instruct needs ") and " of RAM (" in message
+    assert "GB free: use a bounded cache (--cache sepllm) of at most " in message and "\n" not in message
+    check_fits(estimate_memory(None, "cpu", "none", 1024, tokens=2_000_000, dtype="bf16"), "cpu")
+
+
+def test_suggests_the_lightest_quantization_that_fits():
+    estimate = MemoryEstimate(model="big-model", device="cuda", quant="none", dtype="bf16",
+                              weights_bytes=5_500_000_000, kv_bytes=300_000_000, kv_bytes_full=300_000_000,
+                              kv_entries=4096, tokens=4096, overhead_bytes=300_000_000, kv_bytes_per_entry=73_728,
+                              weights_bytes_by_quant={"none": 5_500_000_000, "8bit": 3_500_000_000,
+                                                      "4bit": 1_800_000_000})
+    from app.engine.estimate import _suggest_fix
+
+    assert estimate.total_bytes == 6_100_000_000
+    assert _suggest_fix(estimate, "cuda", free=3_900_000_000) == "choose --quant 4bit"
+    assert _suggest_fix(estimate, "cuda", free=4_200_000_000) == "choose --quant 8bit"
+
+
+def test_out_of_memory_becomes_a_resource_error():
+    with pytest.raises(ResourceError) as caught, out_of_memory_as_resource_error("testing a huge tensor"):
+        torch.empty(10**15, dtype=torch.uint8)  # a real failed allocation
+    assert str(caught.value).startswith("ran out of memory while testing a huge tensor (")
+    with pytest.raises(RuntimeError, match="unrelated"), out_of_memory_as_resource_error("x"):
+        raise RuntimeError("unrelated")
+
+
+def test_sample_memory_reports_rss_without_starting_cuda():
+    sample = sample_memory()
+    assert set(sample) == {"rss_bytes", "peak_rss_bytes", "gpu_allocated_bytes", "gpu_reserved_bytes",
+                           "gpu_peak_bytes"}
+    assert 50_000_000 < sample["rss_bytes"] <= sample["peak_rss_bytes"]
+    if not torch.cuda.is_initialized():
+        assert sample["gpu_allocated_bytes"] == 0 and not torch.cuda.is_initialized()
