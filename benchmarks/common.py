@@ -18,7 +18,7 @@ BOOKS = {
     "moby": BOOKS_DIR / "gutenberg_2701_Moby_Dick_Melville.txt",
     "cats": BOOKS_DIR / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt",
 }
-RESULTS_DIR = REPO / "benchmarks" / "results"
+RESULTS_DIR = REPO / ".cache" / "bench"  # JSON lines, one record per measurement (git-ignored)
 
 
 def load_default_model() -> tuple[Any, Any]:

