@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SEPSUM_HOME ?= $(CURDIR)/.cache/sepsum-home
 
-.PHONY: setup demo test test-gpu lint bench package package-test clean
+.PHONY: setup demo test test-gpu test-ocr lint bench package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ demo: setup
 	$(BIN)/sepsum summarize resources/sample.md --length short
 
 test: setup
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not gpu and not ocr" $(PYTEST_ARGS)
+
+test-ocr: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[ocr]'
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m ocr $(PYTEST_ARGS)
 
 test-gpu: setup
 	$(BIN)/python -m pytest -m gpu $(PYTEST_ARGS)

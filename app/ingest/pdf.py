@@ -48,7 +48,7 @@ def read_pdf(path: str | Path, password: str | None = None, limits: Limits | Non
     path = Path(path)
     name = path.name
     # A frozen app cannot run "python -m"; it reads in-process (no hard timeout per page there).
-    isolate = limits.isolate and not getattr(sys, "frozen", False) and bool(sys.executable)
+    isolate = limits.isolate and bool(sys.executable)
     try:
         extraction = (run_isolated if isolate else run_in_process)(str(path), password, limits)
     except OSError as exc:  # the worker process could not be started (no interpreter, no processes left)

@@ -41,6 +41,9 @@ def _worker_messages(path: str, password: str | None, start: int, limits: Limits
         yield ("error", f"{Path(path).name} cannot be read ({reason(exc)})")
 
 
+WORKER_FLAG = "--sepsum-pdf-worker"
+
+
 def worker_main() -> None:
     """Entry point of the worker process (``python -m app.ingest.pdf_worker``).
 
@@ -105,8 +108,11 @@ def _start_worker(path: str, password: str | None, start: int, limits: Limits) -
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    # A frozen bundle has no ``-m``: its launcher runs the worker on a hidden flag instead.
+    command = ([sys.executable, WORKER_FLAG] if getattr(sys, "frozen", False)
+               else [sys.executable, "-m", "app.ingest.pdf_worker"])
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.ingest.pdf_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, env=env,
     )
     messages: queue.Queue = queue.Queue()

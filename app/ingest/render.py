@@ -37,10 +37,15 @@ def render_transcript(units: list[Unit]) -> str:
     lines: list[str] = []
     last: Unit | None = None  # the message that opened the current merged line
     last_time = None
+    current_title: str | None = None  # Slack channel, Telegram topic, ChatGPT conversation
     for unit in units:
         text = unit.text.strip()
         if not text:  # a dropped media placeholder or deleted message
             continue
+        if unit.title and unit.title != current_title:
+            lines.append(f"## {unit.title}")
+            current_title = unit.title
+            last = None
         if unit.author is None:
             lines.append(f"{_stamp(unit)}({text})")
             last = None

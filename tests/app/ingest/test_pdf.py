@@ -222,9 +222,9 @@ def test_scanned_pages_reported_with_their_numbers(pdfs):
     assert len(doc.units) == 6 and doc.units[3].text  # page 4 has a (chart) text layer
 
 
+@pytest.mark.ocr
 def test_scanned_pages_are_ocred_when_the_offline_engine_is_installed(pdfs):
-    """Optional: rapidocr-onnxruntime (its ONNX models ship inside the wheel); skipped when not installed."""
-    pytest.importorskip("rapidocr_onnxruntime")
+    """The optional OCR extra (rapidocr-onnxruntime, models inside the wheel): ``make test-ocr``."""
     doc = read_pdf(pdfs / "om_c02-22_HuckFinn_scan_imageonly.pdf")
     assert doc.metadata["ocr_pages"] == [1]
     assert "went tip-toeing along a path" in flat(doc.text_for_model())
