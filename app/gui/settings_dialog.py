@@ -8,10 +8,11 @@ attention) that fill the advanced budgets; editing a budget switches the preset 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -81,6 +82,8 @@ def model_choices() -> list[tuple[str, str | None]]:
 
 class SettingsDialog(QDialog):
     """Edit the settings; ``values()`` returns them validated; OK saves them to settings.json."""
+
+    modelImported = Signal(str)
 
     def __init__(self, values: dict[str, Any] | None = None, parent: QWidget | None = None,
                  schema: tuple[settings_schema.Setting, ...] = settings_schema.SCHEMA):
@@ -186,32 +189,26 @@ class SettingsDialog(QDialog):
         if path:
             self.add_model(Path(path))
 
-    def add_model(self, path: Path) -> str | None:
-        """Register ``path`` (a model folder or a GGUF file) and select it; return its name."""
-        from app.engine import registry
-        from app.errors import SepSumError
+    def add_model(self, path: Path) -> None:
+        """Register ``path`` (a model folder or a GGUF file, converted once) off the GUI thread."""
+        self.import_button.setEnabled(False)
+        self.import_button.setText("Importing…")
+        self._import = _ModelImport(path)
+        self._import.finished.connect(self._model_imported)
+        self._import.start()
 
-        try:
-            importer = _model_importer()
-            if importer is not None:
-                name = importer(path)
-            else:
-                source = "gguf" if path.suffix.lower() == ".gguf" else "folder"
-                if source == "folder" and not (path / "config.json").exists():
-                    raise SepSumError(f"{path.name} has no config.json: choose a Hugging Face model folder "
-                                      "or a .gguf file")
-                name = path.stem if source == "gguf" else path.name
-                registry.add(registry.ModelEntry(name=name, path=str(path), source=source,
-                                                 format="gguf" if source == "gguf" else "safetensors"))
-        except SepSumError as exc:
-            QMessageBox.warning(self, "Cannot import the model", str(exc))
-            return None
+    def _model_imported(self, name: str, error: str) -> None:
+        self.import_button.setEnabled(True)
+        self.import_button.setText("Import…")
+        if error:
+            QMessageBox.warning(self, "Cannot import the model", error)
+            return
         combo = self.editors["model"]
         assert isinstance(combo, QComboBox)
         if combo.findData(name) < 0:
             combo.addItem(f"{name}  (imported)", name)
         combo.setCurrentIndex(combo.findData(name))
-        return name
+        self.modelImported.emit(name)
 
     # values ------------------------------------------------------------------------------------
     def set_values(self, values: dict[str, Any]) -> None:
@@ -252,11 +249,30 @@ class SettingsDialog(QDialog):
         super().accept()
 
 
-def _model_importer():
-    """D's import function when the engine provides one (``app.engine.registry.import_model``)."""
-    from app.engine import registry
+class _ModelImport(QObject):
+    """Runs :func:`app.engine.importer.import_model` on a plain thread (GGUF conversion takes seconds)."""
 
-    return getattr(registry, "import_model", None)
+    finished = Signal(str, str)  # (name, error message or "")
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="model-import", daemon=True).start()
+
+    def _run(self) -> None:
+        from app.engine.importer import import_model
+        from app.errors import SepSumError
+
+        try:
+            entry, _new = import_model(self.path)
+        except SepSumError as exc:
+            self.finished.emit("", str(exc))
+        except Exception as exc:  # report, never crash the dialog
+            self.finished.emit("", f"{self.path.name} could not be imported ({type(exc).__name__}: {exc})")
+        else:
+            self.finished.emit(entry.name, "")
 
 
 def _changed_signal(editor: QWidget):
