@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="sequences per step (default 1)")
     parser.add_argument("--local", type=int, default=128, help="local window of the SepLLM mask (default 128)")
     parser.add_argument("--initial", type=int, default=4, help="initial tokens always visible (default 4)")
+    parser.add_argument("--separators", choices=("default", "sentence"), default="default",
+                        help="separator set: punctuation + line breaks (default), or sentence enders only "
+                             "(sparser: a bounded cache then reaches further back; use the same set at inference)")
     parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default 2e-4)")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
     parser.add_argument("--lm-weight", type=float, default=0.0, help="weight of the LM loss added to KL")
@@ -67,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
                          initial=args.initial, lr=args.lr, lora_r=args.rank, lora_alpha=2 * args.rank,
                          lm_weight=args.lm_weight, holdout_fraction=args.holdout,
                          checkpoint_every=args.checkpoint_every,
-                         gradient_checkpointing=args.gradient_checkpointing)
+                         gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)
     try:
         config.validate()
     except ValueError as exc:
@@ -119,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     registry.add(registry.ModelEntry(
         name=name, path=str(entry_path), source="folder" if args.merge else "adapter", format=fmt,
         notes={"base": loaded.name, "base_path": str(loaded.path), "adapter": str(out),
-               "method": "sepllm-self-distillation", "local": config.local, "initial": config.initial}))
+               "method": "sepllm-self-distillation", "local": config.local, "initial": config.initial,
+               "separators": config.separators}))
     last = done.history[-1] if done.history else {}
     print(json.dumps({"name": name, "adapter": str(out), "merged": str(entry_path) if args.merge else None,
                       "steps": done.steps_done, "final_kl": last.get("kl")}))

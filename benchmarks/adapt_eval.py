@@ -1,0 +1,194 @@
+"""Before/after SepLLM adaptation on held-out text: perplexity at equal budget and planted-fact recall by depth.
+
+Perplexity at equal budget runs each held-out window in one forward under a mask that emulates
+the cache token by token (``sepllm_core.training_mask.budget_mask``, original positions): full
+attention, the recent window (initial + newest), and SepLLM (initial + newest separators + newest
+tokens), scoring only tokens past the budget. Recall is ``sepllm_core.recall.measure_recall``
+streamed through the real ``sepllm_core`` caches, on held-out text.
+
+    .venv/bin/python -m benchmarks.adapt_eval --adapter DIR --text ../shared/data/books/*.txt \\
+        --tokens 6144 --seeds 0,1,2 --out adapt_eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sepllm_core.adapt import read_texts, separator_lookup, split_tokens
+from sepllm_core.training_mask import budget_mask, to_attention_mask
+
+POLICIES = ("full", "window", "sepllm")
+
+
+def budget_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *, budget: int = 1024,
+                      initial: int = 4, separators: int | None = None, local: int | None = None,
+                      window_len: int = 4096, max_windows: int = 8,
+                      policies: Sequence[str] = POLICIES) -> dict[str, float]:
+    """Perplexity of tokens past ``budget`` in up to ``max_windows`` windows, per cache policy.
+
+    ``sepllm`` keeps ``separators`` (default budget/4) separators and at least ``local`` (default
+    budget/4) newest tokens, filling the rest of the budget with newer tokens, as the cache does.
+    """
+    if window_len <= budget:
+        raise ValueError(f"window_len {window_len} must exceed the budget {budget} for the budget to bite")
+    separators = budget // 4 if separators is None else separators
+    local = budget // 4 if local is None else local
+    device = next(model.parameters()).device
+    attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    dtype = next(model.parameters()).dtype
+    windows = [doc[start : start + window_len] for doc in docs
+               for start in range(0, doc.numel() - window_len + 1, window_len)][:max_windows]
+    if not windows:
+        raise ValueError(f"held-out text is shorter than one window of {window_len} tokens")
+    nll = {p: 0.0 for p in policies}
+    scored = 0
+    for window in windows:
+        ids = window[None].to(device)  # (1, W)
+        targets = ids[0, budget + 1 :]
+        scored += targets.numel()
+        for policy in policies:
+            if policy == "full":
+                mask = None
+            elif policy == "window":
+                mask = budget_mask(ids, table, initial=initial, local=budget - initial, separators=0)
+            else:
+                mask = budget_mask(ids, table, initial=initial, local=local, separators=separators,
+                                   max_entries=budget)
+            kwargs = {} if mask is None else {"attention_mask": to_attention_mask(mask, attn, dtype)}
+            with torch.no_grad():
+                logits = model(input_ids=ids, use_cache=False, **kwargs).logits[0, budget:-1]  # (W-b-1, V)
+            nll[policy] += float(torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
+    return {p: math.exp(nll[p] / scored) for p in policies}
+
+
+def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor, *, budget: int = 1024,
+                     tokens: int = 6144, seeds: Sequence[int] = (0, 1, 2),
+                     policies: Sequence[str] = POLICIES) -> dict[str, dict[str, Any]]:
+    """Planted-fact recall through each cache; separators come from ``table``."""
+    from sepllm_core.cache import build_cache
+    from sepllm_core.recall import cache_config_for, measure_recall
+
+    results = {}
+    for policy in policies:
+        config = cache_config_for(policy, budget)
+        report = measure_recall(model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds,
+                                cache_factory=lambda config=config: build_cache(model.config, config, table))
+        full = report.to_dict()
+        summary = {k: full[k] for k in ("recall_early", "recall_late", "recall_early_count",
+                                        "recall_late_count", "mean_rank_early", "mean_rank_late",
+                                        "tokens", "seconds") if k in full}
+        summary["by_depth"] = by_depth(full["facts"])
+        results[policy] = summary
+    return results
+
+
+def by_depth(facts: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Top-1 share and mean rank per planted depth ("0.05" ... "0.95")."""
+    groups: dict[str, list[int]] = {}
+    for fact in facts:
+        groups.setdefault(f"{fact['depth']:.2f}", []).append(int(fact["rank"]))
+    return {depth: {"top1": sum(r == 1 for r in ranks) / len(ranks), "mean_rank": sum(ranks) / len(ranks)}
+            for depth, ranks in sorted(groups.items())}
+
+
+def evaluate(model: Any, tokenizer: Any, heldout: Sequence[torch.Tensor], table: torch.Tensor, *,
+             budget: int, recall_tokens: int, seeds: Sequence[int], window_len: int, max_windows: int,
+             ) -> dict[str, Any]:
+    """Perplexity at equal budget and recall on the held-out token streams."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {"budget": budget}
+    result["perplexity"] = budget_perplexity(model, heldout, table, budget=budget, window_len=window_len,
+                                             max_windows=max_windows)
+    longest = max(heldout, key=lambda t: t.numel())
+    if recall_tokens > 0:
+        text = tokenizer.decode(longest.tolist())
+        result["recall"] = recall_by_policy(model, tokenizer, text, table, budget=budget, tokens=recall_tokens,
+                                            seeds=seeds)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def write_curve(history: Sequence[dict[str, float]], out_dir: Path) -> Path:
+    """Training curve: ``curve.png`` when matplotlib is installed, else ``curve.csv``."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        path = out_dir / "curve.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["step", "kl", "loss", "lr"], extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+        return path
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(steps, [h["kl"] for h in history], lw=0.8, alpha=0.5, label="KL per step")
+    smooth = max(1, len(history) // 25)
+    averaged = [sum(h["kl"] for h in history[max(0, i - smooth + 1) : i + 1]) / min(i + 1, smooth)
+                for i in range(len(history))]
+    ax.plot(steps, averaged, lw=1.6, label=f"mean of {smooth}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL(full || SepLLM mask)")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("SepLLM self-distillation")
+    fig.tight_layout()
+    path = out_dir / "curve.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sepllm_core.adapt import load_adapted
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path(".cache/sepsum-home/models/smollm2-135m-instruct"))
+    parser.add_argument("--adapter", type=Path, required=True, help="folder written by 'sepsum adapt'")
+    parser.add_argument("--text", nargs="+", required=True, help="the texts the adapter was trained on")
+    parser.add_argument("--holdout", type=float, default=0.1)
+    parser.add_argument("--budget", type=int, default=1024)
+    parser.add_argument("--tokens", type=int, default=6144, help="recall document length (0: skip recall)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--window-len", type=int, default=4096)
+    parser.add_argument("--max-windows", type=int, default=8)
+    parser.add_argument("--separators", default=None, help="separator set (default: the adapter's)")
+    parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
+    args = parser.parse_args(argv)
+
+    meta = json.loads((args.adapter / "sepllm_adapt.json").read_text(encoding="utf-8"))
+    which = args.separators or meta["config"].get("separators", "default")
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16).eval()
+    _, heldout = split_tokens(read_texts(args.text), tokenizer, args.holdout)
+    table = separator_lookup(tokenizer, which)
+    options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
+                   window_len=args.window_len, max_windows=args.max_windows)
+    report: dict[str, Any] = {"separators": which, "adapter": str(args.adapter)}
+    report["before"] = evaluate(model, tokenizer, heldout, table, **options)
+    model = load_adapted(model, args.adapter, merge=True)
+    report["after"] = evaluate(model, tokenizer, heldout, table, **options)
+    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    with open(args.adapter / "history.csv", encoding="utf-8") as handle:
+        history = list(csv.DictReader(handle))
+    curve = write_curve([{k: float(v) for k, v in h.items()} for h in history], args.out.parent)
+    print(json.dumps({"before": report["before"]["perplexity"], "after": report["after"]["perplexity"],
+                      "curve": str(curve)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
