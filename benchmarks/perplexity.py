@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--books", default="moby,cats")
     parser.add_argument("--lengths", default="8192,65536", help="comma-separated token counts")
     parser.add_argument("--caches", default="full,window,sepllm")
-    parser.add_argument("--budget", type=int, default=1024, help="entries kept by window and sepllm")
+    parser.add_argument("--budgets", default="1024", help="entries kept by window and sepllm, comma-separated")
     parser.add_argument("--full-max", type=int, default=8192, help="longest text the full cache reads")
     parser.add_argument("--positions", default="auto")
     parser.add_argument("--chunk-size", type=int, default=256)
@@ -99,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             for policy in args.caches.split(","):
                 if policy == "full" and length > args.full_max:
                     continue
-                config = cache_config_for(policy, args.budget, chunk_size=args.chunk_size,
-                                          positions=args.positions)
-                result = stream_perplexity(model, tokenizer, None, tokens=length, config=config, ids=ids)
-                common.emit({"bench": "perplexity", "book": book, "cache": policy, "budget": args.budget,
-                             **result, **common.stamp()}, args.out)
+                for budget in [0] if policy == "full" else [int(b) for b in args.budgets.split(",")]:
+                    config = cache_config_for(policy, budget, chunk_size=args.chunk_size,
+                                              positions=args.positions)
+                    result = stream_perplexity(model, tokenizer, None, tokens=length, config=config, ids=ids)
+                    common.emit({"bench": "perplexity", "book": book, "cache": policy, "budget": budget or None,
+                                 **result, **common.stamp()}, args.out)
     return 0
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from benchmarks import llamacpp_compare, perplexity, recall, scaling
 
 QUICK = {
-    "perplexity": ["--books", "moby", "--lengths", "2048", "--budget", "512"],
+    "perplexity": ["--books", "moby", "--lengths", "2048", "--budgets", "512"],
     "scaling": ["--points", "sepllm:2048,full:2048", "--decode-tokens", "16"],
     "recall": ["--tokens", "2000", "--facts", "4", "--seeds", "0", "--caches", "none,full,window:256,control:256"],
     "llamacpp": ["--contexts", "512", "--repeats", "1", "--decode-tokens", "16"],
 }
 FULL = {
-    "perplexity": ["--books", "moby,cats", "--lengths", "8192,65536", "--budget", "1024"],
+    "perplexity": ["--books", "moby,cats", "--lengths", "8192,65536", "--budgets", "768,1024"],
     "scaling": [],
     "recall": ["--books", "moby,cats", "--tokens", "6000", "--seeds", "0,1,2"],
     "llamacpp": [],
