@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import DocumentError
-from app.ingest.chats.language import guess_language
 from app.ingest.document import Document, Unit
+from app.ingest.language import guess_language
 
 KIND_NAMES = {
     "whatsapp": "WhatsApp", "telegram": "Telegram", "discord": "Discord", "slack": "Slack",
