@@ -151,7 +151,7 @@ def test_default_model_adapts_and_the_adapter_loads(default_model_dir, shared_da
     model = AutoModelForCausalLM.from_pretrained(default_model_dir, dtype=torch.bfloat16)
     book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
     train, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
-    config = AdaptConfig(steps=4, seq_len=96, local=16, batch_size=2, lr=2e-3, warmup_steps=1,
+    config = AdaptConfig(steps=3, seq_len=64, local=12, batch_size=2, lr=2e-3, warmup_steps=1,
                          checkpoint_every=0)
     model = attach_lora(model, config)
     from sepllm_core.adapt import separator_lookup
@@ -162,7 +162,7 @@ def test_default_model_adapts_and_the_adapter_loads(default_model_dir, shared_da
     events = list(adapt(model, tokenizer, train, config, tmp_path, base_model="smollm2", is_separator=table))
     losses = [e.kl for e in events if isinstance(e, AdaptStep)]
     after = _masked_kl(model, batch, config, table)
-    assert len(losses) == 4 and all(loss > 0 for loss in losses)
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
     assert after < before, (before, after, losses)
 
     # The bf16 adapter file applies to a fresh base model and reproduces the trained student.
@@ -174,3 +174,26 @@ def test_default_model_adapts_and_the_adapter_loads(default_model_dir, shared_da
         got = merged(input_ids=batch, attention_mask=mask).logits.float()
     assert (got.argmax(-1) == expected.argmax(-1)).float().mean() > 0.95
     assert (tmp_path / "adapter_model.safetensors").stat().st_size < 20_000_000
+
+
+def test_cli_adapt_registers_the_adapter_and_resumes(installed_home, shared_data, capsys, one_thread):
+    from app.cli import main
+    from app.engine import registry
+
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    out = installed_home / "adapted"
+    argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "48", "--local", "8",
+            "--out", str(out), "--device", "cpu", "--checkpoint-every", "1"]
+    assert main([*argv, "--steps", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "2/2" in err and "checkpoint at step 1" in err
+    entry = registry.load()["smollm2-135m-instruct-sepllm"]
+    assert entry.source == "adapter" and entry.path == str(out)
+    assert entry.notes["base"] == "smollm2-135m-instruct" and entry.notes["separators"] == "default"
+    assert (out / "adapter_model.safetensors").is_file()
+
+    assert main([*argv, "--steps", "3"]) == 4  # a checkpoint exists: refused without --resume
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--steps", "3", "--resume"]) == 0
+    history = (out / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
