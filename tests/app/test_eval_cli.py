@@ -44,7 +44,6 @@ def test_recall_rejects_bad_seeds_and_missing_file(installed_home, tmp_path, cap
 
 
 def test_perplexity_json(installed_home, shared_data, capsys):
-    pytest.importorskip("sepllm_core.cache", reason="sepllm_core.cache is not written yet")
     code = main(["eval", "perplexity", str(shared_data / MOBY), "--tokens", "512", "--cache", "window",
                  "--budget", "256", "--chunk-size", "128", "--format", "json"])
     assert code == 0

@@ -79,11 +79,13 @@ def _run(default_model, shared_data, cache_factory, **kwargs):
                                  facts=6, seeds=(0,), **kwargs)
 
 
-def test_full_cache_recalls_early_facts_and_no_document_does_not(default_model, shared_data):
-    from transformers import DynamicCache
+def _factory(default_model, policy: str, budget: int = 256):
+    model, tokenizer = default_model
+    return recall.cache_factory_for(model, tokenizer, recall.cache_config_for(policy, budget, chunk_size=128))
 
-    model, _ = default_model
-    full = _run(default_model, shared_data, lambda: DynamicCache(config=model.config), cache_name="full")
+
+def test_full_cache_recalls_early_facts_and_no_document_does_not(default_model, shared_data):
+    full = _run(default_model, shared_data, _factory(default_model, "full"), cache_name="full")
     none = _run(default_model, shared_data, None, cache_name="none")
     assert full.tokens == pytest.approx(1500, abs=20)
     assert full.recall_early >= 2 / 3, full.to_dict()
@@ -94,18 +96,24 @@ def test_full_cache_recalls_early_facts_and_no_document_does_not(default_model, 
 
 
 def test_control_keeps_fact_sentences_and_recalls_them(default_model, shared_data):
-    pytest.importorskip("sepllm_core.cache", reason="sepllm_core.cache is not written yet")
-    model, tokenizer = default_model
-    config = recall.cache_config_for("control", 256, chunk_size=128)
-    factory = recall.cache_factory_for(model, tokenizer, config)
-    control = _run(default_model, shared_data, factory, cache_name="control", protect_facts=True,
-                   chunk_size=128)
+    control = _run(default_model, shared_data, _factory(default_model, "control"), cache_name="control",
+                   protect_facts=True, chunk_size=128)
     assert control.kv_entries < control.tokens / 2  # the early text itself is gone ...
     assert control.recall_early >= 2 / 3, control.to_dict()  # ... yet the early facts are recalled
 
 
+def test_a_plain_transformers_cache_works_as_the_full_cache(default_model, shared_data):
+    from transformers import DynamicCache
+
+    model, tokenizer = default_model
+    text = (shared_data / MOBY).read_text(encoding="utf-8")
+    report = recall.measure_recall(model, tokenizer, text, tokens=400, facts=2, seeds=(5,), cache_name="dynamic",
+                                   cache_factory=lambda: DynamicCache(config=model.config))
+    assert [f.rank for f in report.facts] == [1, 1]
+    assert report.kv_entries == report.tokens and report.kv_bytes_peak == report.kv_bytes_full_equivalent > 0
+
+
 def test_cache_config_for_splits_the_budget():
-    pytest.importorskip("sepllm_core.config")
     assert recall.cache_config_for("none") is None
     sepllm = recall.cache_config_for("sepllm", 1024)
     assert (sepllm.policy, sepllm.initial, sepllm.separators, sepllm.local, sepllm.max_entries) == (
