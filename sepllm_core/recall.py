@@ -251,7 +251,7 @@ def score_fact(model: Any, tokenizer: Any, cache: Any, fact: Fact) -> tuple[int,
     for candidate in (fact.value, *fact.distractors):
         candidate_ids = tokenizer(" " + candidate, add_special_tokens=False)["input_ids"]
         logprobs = _feed(model, _fork(asked, model), [question_ids[-1], *candidate_ids], all_logits=True)
-        targets = torch.tensor(candidate_ids)
+        targets = torch.tensor(candidate_ids, device=logprobs.device)
         scores[candidate] = float(logprobs[: len(candidate_ids)].gather(1, targets[:, None]).sum())
     correct = scores.pop(fact.value)
     best = max(scores, key=scores.__getitem__)
