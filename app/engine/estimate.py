@@ -66,8 +66,10 @@ class MemoryEstimate:
         """One line: ``weights 269 MB + KV 14 MB (1024 entries; full cache 113 MB) + runtime 449 MB = 732 MB``."""
         kv = f"KV {format_bytes(self.kv_bytes)} ({self.kv_entries} entries"
         kv += f"; full cache {format_bytes(self.kv_bytes_full)})" if self.bounded else ")"
-        return (f"weights {format_bytes(self.weights_bytes)} + {kv} + runtime "
-                f"{format_bytes(self.overhead_bytes)} = {format_bytes(self.total_bytes)}")
+        return (
+            f"weights {format_bytes(self.weights_bytes)} + {kv} + runtime "
+            f"{format_bytes(self.overhead_bytes)} = {format_bytes(self.total_bytes)}"
+        )
 
 
 def weights_bytes(info: ModelInfo, quant: str, dtype_bytes: int) -> int:
@@ -134,9 +136,15 @@ def model_info_for(name_or_path: str | None) -> tuple[str, ModelInfo]:
     return entry.name, read_model_info(path)
 
 
-def estimate_memory(name_or_path: str | None, device: str = "auto", quant: str = "none", cache=None,
-                    tokens: int = 4096, dtype: str = "auto",
-                    chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> MemoryEstimate:
+def estimate_memory(
+    name_or_path: str | None,
+    device: str = "auto",
+    quant: str = "none",
+    cache=None,
+    tokens: int = 4096,
+    dtype: str = "auto",
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> MemoryEstimate:
     """Estimate the memory a model needs on ``device`` for a document of ``tokens`` tokens.
 
     Parameters
@@ -151,9 +159,16 @@ def estimate_memory(name_or_path: str | None, device: str = "auto", quant: str =
     return estimate_from_info(name, info, device, quant, cache, tokens, dtype, chunk_tokens)
 
 
-def estimate_from_info(name: str, info: ModelInfo, device: str = "auto", quant: str = "none", cache=None,
-                       tokens: int = 4096, dtype: str = "auto",
-                       chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> MemoryEstimate:
+def estimate_from_info(
+    name: str,
+    info: ModelInfo,
+    device: str = "auto",
+    quant: str = "none",
+    cache=None,
+    tokens: int = 4096,
+    dtype: str = "auto",
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> MemoryEstimate:
     """:func:`estimate_memory` for a model whose :class:`ModelInfo` is already read."""
     quant = devices.check_quant(quant)
     device = devices.choose_device(device)
@@ -213,7 +228,9 @@ def _suggest_fix(estimate: MemoryEstimate, device: str, free: int) -> str:
             return f"choose --quant {quant}"
     kv_share = estimate.kv_bytes / max(estimate.total_bytes, 1)
     if not estimate.bounded and kv_share > 0.25:
-        budget = max((free - estimate.total_bytes + estimate.kv_bytes) // max(estimate.kv_bytes_per_entry, 1), 0)
+        budget = max(
+            (free - estimate.total_bytes + estimate.kv_bytes) // max(estimate.kv_bytes_per_entry, 1), 0
+        )
         if budget > 256:
             return f"use a bounded cache (--cache sepllm) of at most {budget} entries"
     if device.startswith("cuda"):

@@ -51,7 +51,9 @@ def find_imported(source: Path) -> ModelEntry | None:
     return None
 
 
-def import_model(path: str | Path, name: str | None = None, *, force: bool = False) -> tuple[ModelEntry, bool]:
+def import_model(
+    path: str | Path, name: str | None = None, *, force: bool = False
+) -> tuple[ModelEntry, bool]:
     """Register a model folder or convert a GGUF file; return (entry, newly imported).
 
     Idempotent: importing the same source again returns the existing entry unless ``force``.
@@ -61,18 +63,24 @@ def import_model(path: str | Path, name: str | None = None, *, force: bool = Fal
         raise ModelError(f"{source} does not exist: give a Hugging Face model folder or a .gguf file")
     source = source.resolve()
     if source.is_file() and source.suffix.lower() in PICKLE_SUFFIXES:
-        raise ModelError(f"{source.name} is a pickle (which can run code when loaded): "
-                         "SepSum imports safetensors folders and .gguf files only")
+        raise ModelError(
+            f"{source.name} is a pickle (which can run code when loaded): "
+            "SepSum imports safetensors folders and .gguf files only"
+        )
     if source.is_file() and source.suffix.lower() != ".gguf":
-        raise ModelError(f"{source.name} is neither a model folder nor a .gguf file: "
-                         "give a Hugging Face folder with *.safetensors or a .gguf file")
+        raise ModelError(
+            f"{source.name} is neither a model folder nor a .gguf file: "
+            "give a Hugging Face folder with *.safetensors or a .gguf file"
+        )
     existing = find_imported(source)
     if existing and not force and (name is None or name == existing.name):
         return existing, False
     name = slug(name) if name else slug(source.stem if source.is_file() else source.name)
     taken = registry.load().get(name)
     if taken and (taken.notes or {}).get("source_path") != str(source) and not force:
-        raise ModelError(f"a model named '{name}' is already registered ({taken.path}): pass --name to choose another")
+        raise ModelError(
+            f"a model named '{name}' is already registered ({taken.path}): pass --name to choose another"
+        )
     entry = _import_gguf(source, name) if source.is_file() else _import_folder(source, name)
     registry.add(entry)
     return entry, True
@@ -82,10 +90,17 @@ def _import_folder(folder: Path, name: str) -> ModelEntry:
     info = read_model_info(folder)  # refuses pickles and folders without config/safetensors
     check_supported(info.model_type, folder)
     if not any((folder / f).is_file() for f in _TOKENIZER_FILES):
-        raise ModelError(f"{folder} has no tokenizer files (tokenizer.json or tokenizer.model): copy them from the model")
+        raise ModelError(
+            f"{folder} has no tokenizer files (tokenizer.json or tokenizer.model): copy them from the model"
+        )
     log.info("registering %s (%s, %.0f M parameters)", folder, info.architecture, info.parameters / 1e6)
-    return ModelEntry(name=name, path=str(folder), source="folder", format="safetensors",
-                      notes={"source_path": str(folder), "architecture": info.architecture})
+    return ModelEntry(
+        name=name,
+        path=str(folder),
+        source="folder",
+        format="safetensors",
+        notes={"source_path": str(folder), "architecture": info.architecture},
+    )
 
 
 def _import_gguf(file: Path, name: str) -> ModelEntry:
@@ -95,25 +110,44 @@ def _import_gguf(file: Path, name: str) -> ModelEntry:
 
     info = read_gguf_info(file)  # a damaged file fails here, before any conversion
     if info.model_type not in GGUF_SUPPORTED_ARCHITECTURES:
-        raise ModelError(f"{file.name} is a '{info.model_type}' GGUF, which transformers cannot read: "
-                         "use the model's Hugging Face safetensors folder instead")
+        raise ModelError(
+            f"{file.name} is a '{info.model_type}' GGUF, which transformers cannot read: "
+            "use the model's Hugging Face safetensors folder instead"
+        )
     out_dir = paths.ensure(paths.models_dir()) / name
     _check_room_for_conversion(file, out_dir.parent, bf16_bytes=2 * info.parameters)
-    log.info("converting %s (%.0f M parameters) to bf16 safetensors in %s", file.name, info.parameters / 1e6, out_dir)
+    log.info(
+        "converting %s (%.0f M parameters) to bf16 safetensors in %s",
+        file.name,
+        info.parameters / 1e6,
+        out_dir,
+    )
     try:
         convert_gguf(file, out_dir)
     except (ModelError, ResourceError):
         raise
     except MemoryError as exc:
-        raise ResourceError(f"ran out of memory converting {file.name}: close other programs and retry") from exc
+        raise ResourceError(
+            f"ran out of memory converting {file.name}: close other programs and retry"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - transformers' GGUF loader raises many kinds
         shutil.rmtree(out_dir.with_name(out_dir.name + ".partial"), ignore_errors=True)
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{file.name} could not be converted ({detail}): "
-                         "use the model's Hugging Face safetensors folder instead") from exc
-    return ModelEntry(name=name, path=str(out_dir), source="gguf", format="safetensors",
-                      notes={"source_path": str(file), "source_bytes": file.stat().st_size,
-                             "architecture": info.model_type})
+        raise ModelError(
+            f"{file.name} could not be converted ({detail}): "
+            "use the model's Hugging Face safetensors folder instead"
+        ) from exc
+    return ModelEntry(
+        name=name,
+        path=str(out_dir),
+        source="gguf",
+        format="safetensors",
+        notes={
+            "source_path": str(file),
+            "source_bytes": file.stat().st_size,
+            "architecture": info.model_type,
+        },
+    )
 
 
 def _check_room_for_conversion(file: Path, models_dir: Path, bf16_bytes: int) -> None:
@@ -122,10 +156,14 @@ def _check_room_for_conversion(file: Path, models_dir: Path, bf16_bytes: int) ->
 
     disk_free = shutil.disk_usage(models_dir).free
     if disk_free < bf16_bytes * 1.05:
-        raise ResourceError(f"converting {file.name} writes {format_bytes(bf16_bytes)} to {models_dir}, "
-                            f"{format_bytes(disk_free)} free there: free disk space or set SEPSUM_HOME elsewhere")
+        raise ResourceError(
+            f"converting {file.name} writes {format_bytes(bf16_bytes)} to {models_dir}, "
+            f"{format_bytes(disk_free)} free there: free disk space or set SEPSUM_HOME elsewhere"
+        )
     ram_needed = 2 * bf16_bytes + 500_000_000
     ram_free = psutil.virtual_memory().available
     if ram_free < ram_needed:
-        raise ResourceError(f"converting {file.name} needs about {format_bytes(ram_needed)} of RAM, "
-                            f"{format_bytes(ram_free)} free: close other programs or use its safetensors folder")
+        raise ResourceError(
+            f"converting {file.name} needs about {format_bytes(ram_needed)} of RAM, "
+            f"{format_bytes(ram_free)} free: close other programs or use its safetensors folder"
+        )

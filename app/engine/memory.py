@@ -47,8 +47,13 @@ def sample_memory() -> dict[str, int]:
     import psutil
 
     rss = int(psutil.Process().memory_info().rss)
-    sample = {"rss_bytes": rss, "peak_rss_bytes": _peak_rss_bytes(rss),
-              "gpu_allocated_bytes": 0, "gpu_reserved_bytes": 0, "gpu_peak_bytes": 0}
+    sample = {
+        "rss_bytes": rss,
+        "peak_rss_bytes": _peak_rss_bytes(rss),
+        "gpu_allocated_bytes": 0,
+        "gpu_reserved_bytes": 0,
+        "gpu_peak_bytes": 0,
+    }
     torch = _cuda_ready()
     if torch is not None:
         sample["gpu_allocated_bytes"] = int(torch.cuda.memory_allocated())
@@ -95,9 +100,13 @@ def _oom_message(what: str, device: str) -> str:
         torch = sys.modules["torch"]
         torch.cuda.empty_cache()
         _free, total = torch.cuda.mem_get_info()
-        used = f"{format_bytes(sample['gpu_peak_bytes'])} of {format_bytes(total)} GPU memory in use at the peak"
+        used = (
+            f"{format_bytes(sample['gpu_peak_bytes'])} of {format_bytes(total)} GPU memory in use at the peak"
+        )
         fix = "choose --quant 4bit, a smaller cache budget (--cache sepllm) or --device cpu"
         return f"CUDA ran out of memory while {what} ({used}): {fix}"
     used = f"{format_bytes(sample['peak_rss_bytes'])} RAM at the peak"
-    return (f"ran out of memory while {what} ({used}): close other programs, "
-            "choose --quant 4bit or a smaller cache budget (--cache sepllm)")
+    return (
+        f"ran out of memory while {what} ({used}): close other programs, "
+        "choose --quant 4bit or a smaller cache budget (--cache sepllm)"
+    )

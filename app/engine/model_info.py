@@ -11,8 +11,20 @@ from app.errors import ModelError
 
 # Weight files SepSum refuses: they are pickles, and unpickling runs arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-_SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                      "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_SAFETENSORS_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 # 2-D tensors that stay in the compute dtype under bitsandbytes (embeddings, the output head).
 _NOT_QUANTIZED = ("embed", "lm_head", "wte", "wpe")
 
@@ -67,7 +79,9 @@ def read_safetensors_header(file: Path) -> dict:
                 raise ValueError(f"header length {length} is implausible")
             header = json.loads(handle.read(length))
     except (OSError, struct.error, ValueError) as exc:
-        raise ModelError(f"{file} is not a readable safetensors file ({exc}): re-download or re-export it") from exc
+        raise ModelError(
+            f"{file} is not a readable safetensors file ({exc}): re-download or re-export it"
+        ) from exc
     header.pop("__metadata__", None)
     return header
 
@@ -129,7 +143,9 @@ def refuse_pickles(folder: Path) -> None:
             f"{folder} holds weights only as {pickles[0]} (a pickle, which can run code when loaded): "
             "SepSum loads safetensors only; convert it with 'safetensors' or download the safetensors version"
         )
-    raise ModelError(f"{folder} has no *.safetensors weights: point at a Hugging Face model folder or a .gguf file")
+    raise ModelError(
+        f"{folder} has no *.safetensors weights: point at a Hugging Face model folder or a .gguf file"
+    )
 
 
 def read_model_info(folder: Path) -> ModelInfo:
@@ -148,8 +164,10 @@ def read_model_info(folder: Path) -> ModelInfo:
     hidden = int(text.get("hidden_size") or 0)
     layers = int(text.get("num_hidden_layers") or 0)
     if not (heads and hidden and layers):
-        raise ModelError(f"{config_file} lacks hidden_size/num_attention_heads/num_hidden_layers: "
-                         "SepSum needs a decoder-only language model")
+        raise ModelError(
+            f"{config_file} lacks hidden_size/num_attention_heads/num_hidden_layers: "
+            "SepSum needs a decoder-only language model"
+        )
     files = safetensors_files(folder)
     groups = count_tensors(files)
     quant = config.get("quantization_config") or {}
@@ -181,9 +199,14 @@ def read_gguf_info(file: Path) -> ModelInfo:
         from gguf import GGUFReader
 
         reader = GGUFReader(file)
-        fields = {name: value.contents() for name, value in reader.fields.items()
-                  if not name.startswith("tokenizer.ggml.")}
-        tensors = [(t.name, [int(s) for s in t.shape], int(t.n_elements), int(t.n_bytes)) for t in reader.tensors]
+        fields = {
+            name: value.contents()
+            for name, value in reader.fields.items()
+            if not name.startswith("tokenizer.ggml.")
+        }
+        tensors = [
+            (t.name, [int(s) for s in t.shape], int(t.n_elements), int(t.n_bytes)) for t in reader.tensors
+        ]
     except Exception as exc:  # noqa: BLE001 - the gguf reader raises anything on a damaged file
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"{file.name} is not a readable GGUF file ({detail}): re-download it") from exc
@@ -212,7 +235,9 @@ def read_gguf_info(file: Path) -> ModelInfo:
         layers=meta("block_count"),
         heads=heads,
         kv_heads=meta("attention.head_count_kv", heads),
-        head_dim=meta("attention.key_length") or meta("rope.dimension_count") or (hidden // heads if heads else 0),
+        head_dim=meta("attention.key_length")
+        or meta("rope.dimension_count")
+        or (hidden // heads if heads else 0),
         hidden_size=hidden,
         intermediate_size=meta("feed_forward_length"),
         vocab_size=meta("vocab_size"),

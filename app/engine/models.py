@@ -58,11 +58,19 @@ def quantization_config(quant: str, compute_dtype):
         # bitsandbytes logs a warning on every int8 matmul when inputs are not fp16.
         logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype
+    )
 
 
-def load_model(name_or_path: str | None = None, device: str = "auto", quant: str = "none",
-               dtype: str = "auto", *, check_memory: bool = True) -> LoadedModel:
+def load_model(
+    name_or_path: str | None = None,
+    device: str = "auto",
+    quant: str = "none",
+    dtype: str = "auto",
+    *,
+    check_memory: bool = True,
+) -> LoadedModel:
     """Load a model and its tokenizer from local safetensors only (never remote code, never the hub).
 
     Parameters
@@ -93,21 +101,44 @@ def load_model(name_or_path: str | None = None, device: str = "auto", quant: str
 
     hf_logging.disable_progress_bar()
     started = time.perf_counter()
-    kwargs = dict(dtype=torch_dtype, use_safetensors=True, trust_remote_code=False, local_files_only=True,
-                  device_map={"": device}, quantization_config=quantization_config(quant, torch_dtype))
+    kwargs = dict(
+        dtype=torch_dtype,
+        use_safetensors=True,
+        trust_remote_code=False,
+        local_files_only=True,
+        device_map={"": device},
+        quantization_config=quantization_config(quant, torch_dtype),
+    )
     try:
         with out_of_memory_as_resource_error(f"loading {entry.name}", device):
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{entry.name} could not be loaded from {folder} ({detail}): "
-                         "re-import it or reinstall with 'sepsum models install-default --force'") from exc
+        raise ModelError(
+            f"{entry.name} could not be loaded from {folder} ({detail}): "
+            "re-import it or reinstall with 'sepsum models install-default --force'"
+        ) from exc
     model.eval()
     seconds = time.perf_counter() - started
-    loaded = LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=devices.dtype_name(torch_dtype),
-                         quant=quant, name=entry.name, path=folder,
-                         weights_bytes=int(model.get_memory_footprint()), load_seconds=seconds)
-    log.info("loaded %s on %s (%s, quant %s): %.0f MB in %.1f s", loaded.name, device, loaded.dtype, quant,
-             loaded.weights_bytes / 1e6, seconds)
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=devices.dtype_name(torch_dtype),
+        quant=quant,
+        name=entry.name,
+        path=folder,
+        weights_bytes=int(model.get_memory_footprint()),
+        load_seconds=seconds,
+    )
+    log.info(
+        "loaded %s on %s (%s, quant %s): %.0f MB in %.1f s",
+        loaded.name,
+        device,
+        loaded.dtype,
+        quant,
+        loaded.weights_bytes / 1e6,
+        seconds,
+    )
     return loaded

@@ -27,7 +27,9 @@ def load() -> dict[str, ModelEntry]:
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{file} is unreadable ({exc}): delete it and run 'sepsum models install-default'") from exc
+        raise ModelError(
+            f"{file} is unreadable ({exc}): delete it and run 'sepsum models install-default'"
+        ) from exc
     return {name: ModelEntry(**entry) for name, entry in raw.get("models", {}).items()}
 
 

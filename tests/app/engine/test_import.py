@@ -15,7 +15,9 @@ from app.errors import ModelError
 from tests.app.engine.conftest import next_token_logits, one_line_error
 
 
-def test_gguf_import_converts_once_and_loads_the_same_model(smollm2_gguf, isolated_home, reference_logits, capsys):
+def test_gguf_import_converts_once_and_loads_the_same_model(
+    smollm2_gguf, isolated_home, reference_logits, capsys
+):
     assert main(["models", "import", str(smollm2_gguf), "--name", "smol-gguf"]) == 0
     assert "smol-gguf: imported (gguf)" in capsys.readouterr().out
     entry = registry.load()["smol-gguf"]
@@ -33,8 +35,15 @@ def test_gguf_import_converts_once_and_loads_the_same_model(smollm2_gguf, isolat
 
     assert main(["models", "info", "smol-gguf"]) == 0
     info = capsys.readouterr().out
-    for line in ("architecture:  LlamaForCausalLM", "layers:        30", "kv heads:      3", "head_dim:      64",
-                 "max context:   8,192 tokens", "dtype:         bfloat16", "chat template: yes"):
+    for line in (
+        "architecture:  LlamaForCausalLM",
+        "layers:        30",
+        "kv heads:      3",
+        "head_dim:      64",
+        "max context:   8,192 tokens",
+        "dtype:         bfloat16",
+        "chat template: yes",
+    ):
         assert line in info
     assert main(["models", "list"]) == 0
     assert "smol-gguf" in capsys.readouterr().out
@@ -105,10 +114,13 @@ def test_corrupt_gguf_is_refused_with_exit_4(smollm2_gguf, tmp_path, isolated_ho
     assert registry.load() == {} and not (isolated_home / "models" / "broken").exists()
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["models", "info", "no-such-model"], "no model named 'no-such-model'"),
-    (["models", "import", "/no/such/folder"], "/no/such/folder does not exist"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["models", "info", "no-such-model"], "no model named 'no-such-model'"),
+        (["models", "import", "/no/such/folder"], "/no/such/folder does not exist"),
+    ],
+)
 def test_unknown_model_or_path_exits_4_with_one_line(argv, message, capsys):
     assert main(argv) == 4
     assert message in one_line_error(capsys)

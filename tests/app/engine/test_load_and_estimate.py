@@ -16,13 +16,18 @@ from app.errors import ResourceError
 from tests.app.engine.conftest import next_token_logits
 
 
-@pytest.mark.parametrize(("quant", "dtype", "layer_class"), [
-    ("none", "bf16", "Linear"),
-    ("none", "fp32", "Linear"),
-    ("8bit", "bf16", "Linear8bitLt"),
-    ("4bit", "bf16", "Linear4bit"),
-])
-def test_load_on_cpu_matches_estimate_and_reference(installed_home, reference_logits, quant, dtype, layer_class):
+@pytest.mark.parametrize(
+    ("quant", "dtype", "layer_class"),
+    [
+        ("none", "bf16", "Linear"),
+        ("none", "fp32", "Linear"),
+        ("8bit", "bf16", "Linear8bitLt"),
+        ("4bit", "bf16", "Linear4bit"),
+    ],
+)
+def test_load_on_cpu_matches_estimate_and_reference(
+    installed_home, reference_logits, quant, dtype, layer_class
+):
     loaded = load_model(None, device="cpu", quant=quant, dtype=dtype)
 
     assert (loaded.device, loaded.quant, loaded.dtype) == ("cpu", quant, dtype)
@@ -40,8 +45,10 @@ def test_load_on_cpu_matches_estimate_and_reference(installed_home, reference_lo
 
 
 def test_quantized_weights_are_smaller(installed_home):
-    sizes = {q: estimate_memory(None, "cpu", q, None, tokens=1, dtype="bf16").weights_bytes
-             for q in ("none", "8bit", "4bit")}
+    sizes = {
+        q: estimate_memory(None, "cpu", q, None, tokens=1, dtype="bf16").weights_bytes
+        for q in ("none", "8bit", "4bit")
+    }
     assert sizes["4bit"] < sizes["8bit"] < sizes["none"]
     assert sizes["none"] == pytest.approx(269_000_000, rel=0.01)  # 134.5 M parameters x 2 bytes
 
@@ -101,11 +108,20 @@ def test_refusal_names_the_numbers_and_a_fix(installed_home):
 
 
 def test_suggests_the_lightest_quantization_that_fits():
-    estimate = MemoryEstimate(model="big-model", device="cuda", quant="none", dtype="bf16",
-                              weights_bytes=5_500_000_000, kv_bytes=300_000_000, kv_bytes_full=300_000_000,
-                              kv_entries=4096, tokens=4096, overhead_bytes=300_000_000, kv_bytes_per_entry=73_728,
-                              weights_bytes_by_quant={"none": 5_500_000_000, "8bit": 3_500_000_000,
-                                                      "4bit": 1_800_000_000})
+    estimate = MemoryEstimate(
+        model="big-model",
+        device="cuda",
+        quant="none",
+        dtype="bf16",
+        weights_bytes=5_500_000_000,
+        kv_bytes=300_000_000,
+        kv_bytes_full=300_000_000,
+        kv_entries=4096,
+        tokens=4096,
+        overhead_bytes=300_000_000,
+        kv_bytes_per_entry=73_728,
+        weights_bytes_by_quant={"none": 5_500_000_000, "8bit": 3_500_000_000, "4bit": 1_800_000_000},
+    )
     from app.engine.estimate import _suggest_fix
 
     assert estimate.total_bytes == 6_100_000_000
@@ -123,8 +139,13 @@ def test_out_of_memory_becomes_a_resource_error():
 
 def test_sample_memory_reports_rss_without_starting_cuda():
     sample = sample_memory()
-    assert set(sample) == {"rss_bytes", "peak_rss_bytes", "gpu_allocated_bytes", "gpu_reserved_bytes",
-                           "gpu_peak_bytes"}
+    assert set(sample) == {
+        "rss_bytes",
+        "peak_rss_bytes",
+        "gpu_allocated_bytes",
+        "gpu_reserved_bytes",
+        "gpu_peak_bytes",
+    }
     assert 50_000_000 < sample["rss_bytes"] <= sample["peak_rss_bytes"]
     if not torch.cuda.is_initialized():
         assert sample["gpu_allocated_bytes"] == 0 and not torch.cuda.is_initialized()
