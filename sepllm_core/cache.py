@@ -17,6 +17,7 @@ Sliding-window layers (Gemma, Mistral variants) keep transformers' own sliding w
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -344,6 +345,19 @@ class SepCache(Cache):
             new[: old.numel()] = old
             setattr(self, name, new)
 
+    def fork(self) -> SepCache:
+        """An independent copy of this cache's state (e.g. to score several continuations).
+
+        The buffers are cloned; the rotary module and the separator table are shared. Call it under
+        the same ``torch.inference_mode`` setting the cache was filled under.
+        """
+        if self.pending:
+            raise RuntimeError("fork() between push_tokens() and compress(): compress first")
+        memo: dict[int, Any] = {id(self.separator_table): self.separator_table}
+        if self.shifter is not None:
+            memo[id(self.shifter.rotary)] = self.shifter.rotary
+        return copy.deepcopy(self, memo)
+
     # -- introspection ----------------------------------------------------------------------
 
     def kept_token_ids(self) -> torch.Tensor:
@@ -380,9 +394,11 @@ class SepCache(Cache):
                 full_equiv += per_entry * self.tokens_seen
                 allocated += layer.allocated_bytes()
         held = self._held_bytes()
+        entries = self.length if self._full else max(
+            (layer.keys.shape[-2] for _, layer in self._sliding if layer.keys is not None), default=0)
         return CacheStats(
             tokens_seen=self.tokens_seen,
-            kv_entries=self.length,
+            kv_entries=entries,
             kv_bytes=held,
             kv_bytes_full_equivalent=full_equiv,
             kv_entries_peak=max(self._peak_entries, self.length),

@@ -213,3 +213,16 @@ def test_refusals_and_fallbacks(table, caplog):
     with caplog.at_level(logging.WARNING):
         cache = build_cache(dynamic, CacheConfig.balanced(), table)
     assert cache.positions_mode == "original" and "falls back" in caplog.text
+
+
+def test_fork_is_independent(llama, table):
+    cfg = CacheConfig(initial=2, separators=4, local=4, max_entries=16, chunk_size=8, positions="shifted")
+    cache = build_cache(llama.config, cfg, table)
+    run_chunks(llama, cache, random_ids(40, seed=20), chunk=8)
+    with torch.inference_mode():
+        fork = cache.fork()
+    tail = random_ids(8, seed=21)
+    first = run_chunks(llama, fork, tail, chunk=8)
+    assert cache.stats().tokens_seen == 40 and fork.stats().tokens_seen == 48
+    again = run_chunks(llama, cache, tail, chunk=8)
+    torch.testing.assert_close(first, again, atol=0, rtol=0)
