@@ -54,9 +54,11 @@ def quantization_config(quant: str, compute_dtype):
         return None
     from transformers import BitsAndBytesConfig
 
+    # bitsandbytes logs at import that an optional hub-fetched CPU kernel is missing (harmless, and
+    # SepSum never fetches from a hub), and on every int8 matmul that inputs are cast to fp16.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     if quant == "8bit":
-        # bitsandbytes logs a warning on every int8 matmul when inputs are not fp16.
-        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype
