@@ -22,6 +22,7 @@ import os
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -325,7 +326,10 @@ def attach_lora(model: Any, config: AdaptConfig) -> Any:
     """Wrap ``model`` in a trainable LoRA ``PeftModel`` (the base weights are frozen)."""
     from peft import get_peft_model
 
-    peft_model = get_peft_model(model, _lora_config(config))
+    with warnings.catch_warnings():
+        # peft probes a deprecated transformers property; the warning says nothing to our users.
+        warnings.simplefilter("ignore", FutureWarning)
+        peft_model = get_peft_model(model, _lora_config(config))
     if config.gradient_checkpointing:
         peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         peft_model.enable_input_require_grads()

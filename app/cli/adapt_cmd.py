@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -57,11 +58,13 @@ def _run(args: argparse.Namespace) -> int:
     from app.engine import registry
     from app.engine.models import load_model
     from sepllm_core.adapt import (
+        ADAPT_META,
         AdaptConfig,
         AdaptDone,
         AdaptStep,
         CheckpointSaved,
         adapt,
+        attach_lora,
         read_texts,
         split_tokens,
     )
@@ -94,12 +97,13 @@ def _run(args: argparse.Namespace) -> int:
                             f"{config.holdout_fraction:.0%}), fewer than --seq-len {config.seq_len}: "
                             "pass longer texts or a smaller --seq-len")
 
+    model = attach_lora(loaded.model, config)
     cancel = threading.Event()
     bar = ProgressBar(sys.stderr)
     done: AdaptDone | None = None
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
-        for event in adapt(loaded.model, loaded.tokenizer, train, config, out, resume=args.resume,
+        for event in adapt(model, loaded.tokenizer, train, config, out, resume=args.resume,
                            base_model=loaded.name, cancel=cancel):
             if isinstance(event, AdaptStep):
                 bar.show(event)
@@ -117,7 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     entry_path, fmt = out, "adapter"
     if args.merge:
         merged = out / "merged"
-        _save_merged(loaded.model, loaded.tokenizer, merged)
+        _save_merged(model, loaded.tokenizer, merged)
+        shutil.copyfile(out / ADAPT_META, merged / ADAPT_META)  # the separator set travels with the weights
         entry_path, fmt = merged, "safetensors"
     registry.add(registry.ModelEntry(
         name=name, path=str(entry_path), source="folder" if args.merge else "adapter", format=fmt,
@@ -130,8 +135,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_merged(model, tokenizer, folder: Path) -> None:
-    merged = model.merge_and_unload()
+def _save_merged(peft_model, tokenizer, folder: Path) -> None:
+    """Fold the adapter into the base weights and save a plain model folder (safetensors + tokenizer)."""
+    merged = peft_model.merge_and_unload()
     merged.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
 

@@ -194,6 +194,9 @@ def test_cli_adapt_registers_the_adapter_and_resumes(installed_home, shared_data
 
     assert main([*argv, "--steps", "3"]) == 4  # a checkpoint exists: refused without --resume
     assert "--resume" in capsys.readouterr().err
-    assert main([*argv, "--steps", "3", "--resume"]) == 0
+    assert main([*argv, "--steps", "3", "--resume", "--merge"]) == 0
     history = (out / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
+    merged = registry.load()["smollm2-135m-instruct-sepllm"]
+    assert merged.source == "folder" and (out / "merged" / "model.safetensors").is_file()
+    assert (out / "merged" / "tokenizer.json").is_file()
