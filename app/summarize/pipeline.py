@@ -69,14 +69,15 @@ def load_model_for(request: SummaryRequest, cache_config):
 
 
 def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> Iterator[PipelineEvent]:
-    """Summarize every path of ``request``; ``loaded`` reuses an already loaded model."""
+    """Summarize every path of ``request``; ``loaded`` reuses an already loaded model.
+
+    The model is loaded (after the memory check) when the first document has been read, so a
+    batch of unreadable files never loads it.
+    """
     try:
         cache_config = cache_config_for(request)
     except ValueError as exc:
         raise SepSumError(f"cache settings rejected: {exc}") from exc
-    if loaded is None:
-        yield Stage("loading model", request.model or "default model")
-        loaded = load_model_for(request, cache_config)
     for path in request.paths:
         if cancel.is_set():
             return
@@ -89,6 +90,9 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
         except SepSumError as exc:
             yield Failed(str(path), str(exc), type(exc).__name__, exc.exit_code)
             continue
+        if loaded is None:  # loaded once, when the first document is ready
+            yield Stage("loading model", request.model or "default model")
+            loaded = load_model_for(request, cache_config)
         outcome = yield from summarize_text(
             text, loaded, request, cancel, cache_config=cache_config, path=str(path),
             document_kind=document.kind, title=document.title, metadata=document.metadata,

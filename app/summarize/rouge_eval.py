@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quant", default="none", choices=("none", "8bit", "4bit"))
     parser.add_argument("--max-entries", type=int, default=None, metavar="N", help="cache budget (entries)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                        help="cap on summary tokens (default: set by the length)")
     parser.add_argument("--format", default="text", choices=("text", "json"))
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="also write the JSON here")
 
@@ -120,7 +122,7 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     budget = {"max_entries": args.max_entries} if getattr(args, "max_entries", None) else {}
     base = SummaryRequest(paths=[], model=getattr(args, "model", None), device=getattr(args, "device", "auto"),
                           quant=getattr(args, "quant", "none"), style=getattr(args, "style", "paragraphs"),
-                          cache_budget=budget)
+                          cache_budget=budget, max_new_tokens=getattr(args, "max_new_tokens", None))
     if loaded is None:
         loaded = load_model_for(base, cache_config_for(base))
     context = int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)

@@ -85,22 +85,49 @@ def test_bad_choice_is_a_usage_error(capsys):
     assert exc.value.code == 2
 
 
+def _read_available(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except (BlockingIOError, OSError):
+        return b""
+
+
 def test_ctrl_c_stops_and_keeps_what_was_written(installed_home, tmp_path):
+    """A real process: progress on a terminal stderr, the summary streamed, Ctrl-C exits 130."""
+    import pty
+
     env = dict(os.environ, SEPSUM_HOME=str(installed_home), PYTHONUNBUFFERED="1")
+    master, slave = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "summarize", str(SAMPLE), "--length", "long", "--mode", "single"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+        stdout=subprocess.PIPE, stderr=slave, env=env, cwd=REPO)
+    os.close(slave)
     os.set_blocking(process.stdout.fileno(), False)
-    streamed = b""
+    os.set_blocking(master, False)
+    streamed, terminal = b"", b""
     deadline = time.monotonic() + 600
     while len(streamed.split()) < 3 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
         streamed += process.stdout.read() or b""
-    assert len(streamed.split()) >= 3, process.stderr.read().decode()
+        terminal += _read_available(master)
+    assert len(streamed.split()) >= 3, terminal.decode(errors="replace")
     process.send_signal(signal.SIGINT)
     stopped_at = time.monotonic()
-    out, err = process.communicate(timeout=60)
+    out, _ = process.communicate(timeout=60)
     assert time.monotonic() - stopped_at < 10
-    assert process.returncode == 130, err.decode()
-    assert (streamed + out).decode().startswith(streamed.decode())
-    assert b"Traceback" not in err and b"stopped" in err
+    time.sleep(0.2)
+    terminal += _read_available(master)
+    os.close(master)
+    text = terminal.decode(errors="replace")
+    assert process.returncode == 130, text
+    assert (streamed + out).startswith(streamed) and len((streamed + out).split()) >= 3
+    assert "reading" in text and "tokens" in text and "tok/s" in text and "KV" in text  # progress on a TTY
+    assert "Traceback" not in text and "stopped" in text
+
+
+def test_progress_line_text():
+    from app.cli.summarize_cmd import describe_progress
+    from app.summarize.events import Progress
+
+    line = describe_progress(Progress("reading", 3072, 12500, 1020.4, 9.2), kv_bytes=45_200_000)
+    assert line == "reading 3,072/12,500 tokens · 1,020 tok/s · ETA 9 s · KV 45.2 MB"

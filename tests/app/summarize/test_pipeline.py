@@ -22,6 +22,7 @@ STATS_KEYS = {"input_tokens", "output_tokens", "kv_bytes_peak", "kv_bytes_full_e
               "prefill_tokens_per_s", "decode_tokens_per_s", "seconds", "peak_rss_bytes", "peak_gpu_bytes",
               "model", "device", "dtype", "quant", "cache"}
 SMALL_CACHE = {"initial": 4, "separators": 64, "local": 128, "max_entries": 512, "chunk": 256}
+TINY_CACHE = {"initial": 4, "separators": 32, "local": 64, "max_entries": 192, "chunk": 128}
 
 
 def _run(request, loaded, cancel=None):
@@ -54,30 +55,30 @@ def test_single_pass_streams_the_summary_through_a_bounded_cache(loaded, sample_
     assert any(isinstance(e, MemorySample) for e in events)
 
 
-def test_notes_mode_writes_notes_that_survive_eviction(loaded, sample_path):
-    request = SummaryRequest(paths=[sample_path], mode="notes", length="short", max_new_tokens=16,
-                             notes_every=900, cache_budget=SMALL_CACHE)
+def test_notes_mode_writes_notes_that_survive_eviction(loaded, short_report):
+    request = SummaryRequest(paths=[short_report], mode="notes", length="short", max_new_tokens=12,
+                             notes_every=250, cache_budget=TINY_CACHE)
     events = _run(request, loaded)
     notes = [e for e in events if isinstance(e, NoteWritten)]
     assert len(notes) >= 2 and all(n.kind == "note" for n in notes)
     (done,) = _done(events)
     assert done.stats["mode"] == "notes" and done.stats["notes_tokens"] > 0
-    assert not any(n.text and n.text in done.summary for n in notes if len(n.text) > 40)
-    # protected notes sit above the cap, yet memory stays bounded
-    assert done.stats["kv_bytes_peak"] < 0.6 * done.stats["kv_bytes_full_equivalent"]
+    # protected notes (and prompts) sit above the cap: peak = cap + one chunk + the protected region
+    protected_most = 200 + len(notes) * (40 + 12)
+    assert done.stats["kv_entries_peak"] <= 192 + 128 + protected_most
 
 
 @pytest.mark.parametrize("mode", ["mapreduce", "truncate"])
 def test_baseline_modes(loaded, short_report, mode):
     request = SummaryRequest(paths=[short_report], mode=mode, length="short", max_new_tokens=12,
-                             cache_budget={"max_entries": 512, "separators": 64, "local": 128})
+                             cache_budget={"max_entries": 400, "separators": 32, "local": 64})
     events = _run(request, loaded)
     (done,) = _done(events)
     assert done.summary and done.stats["mode"] == mode
     chunks = [e for e in events if isinstance(e, NoteWritten)]
     if mode == "mapreduce":
         assert len(chunks) >= 2 and chunks[0].kind == "chunk summary"
-        assert done.stats["kv_entries_peak"] <= 512
+        assert done.stats["kv_entries_peak"] <= 400
     else:
         assert not chunks and done.stats["cache"]["policy"] == "sepllm"
 
@@ -121,8 +122,7 @@ def test_cancel_mid_summary_keeps_what_was_written_and_stops_the_batch(loaded, s
 
 def test_cancel_while_reading(loaded, sample_path):
     cancel = threading.Event()
-    request = SummaryRequest(paths=[sample_path], mode="single", length="short",
-                             cache_budget={"chunk": 128, "max_entries": 512, "separators": 64, "local": 128})
+    request = SummaryRequest(paths=[sample_path], mode="single", length="short", cache_budget=TINY_CACHE)
     events = []
     for event in pipeline.summarize(request, cancel, loaded=loaded):
         events.append(event)
@@ -164,7 +164,7 @@ def test_a_looping_model_is_stopped(loaded, tmp_path, monkeypatch):
     (done,) = _done(events)
     lines = [normalize_line(line) for line in done.summary.splitlines() if len(line.split()) >= 4]
     assert len(lines) == len(set(lines)), "no line is repeated in the summary"
-    assert done.stats["stopped_by"] in {"repetition", "eos"}
+    assert done.stats["stopped_by"] == "repetition"  # greedy decoding echoes the line; the guard stops it
     assert done.stats["output_tokens"] < 160
 
 
