@@ -75,13 +75,16 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
                      policies: Sequence[str] = POLICIES) -> dict[str, dict[str, Any]]:
     """Planted-fact recall through each cache; separators come from ``table``."""
     from sepllm_core.cache import build_cache
+    from sepllm_core.positions import find_rotary_module
     from sepllm_core.recall import cache_config_for, measure_recall
 
+    rotary = find_rotary_module(model)
     results = {}
     for policy in policies:
         config = cache_config_for(policy, budget)
-        report = measure_recall(model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds,
-                                cache_factory=lambda config=config: build_cache(model.config, config, table))
+        report = measure_recall(
+            model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds,
+            cache_factory=lambda config=config: build_cache(model.config, config, table, rotary=rotary))
         full = report.to_dict()
         summary = {k: full[k] for k in ("recall_early", "recall_late", "recall_early_count",
                                         "recall_late_count", "mean_rank_early", "mean_rank_late",
