@@ -92,12 +92,11 @@ class SepLayer(CacheLayerMixin):
         return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
 
     def move_(self, source: torch.Tensor, target: torch.Tensor, new_length: int) -> None:
-        """Copy entries ``source`` into slots ``target`` (disjoint index tensors), then truncate."""
+        """Copy entries ``source`` into slots ``target`` (disjoint index tensors on the buffers' device),
+        then truncate to ``new_length``."""
         if self._key_buf is not None and source.numel():
-            src = source.to(self._key_buf.device)
-            dst = target.to(self._key_buf.device)
-            self._key_buf[:, :, dst] = self._key_buf[:, :, src]
-            self._value_buf[:, :, dst] = self._value_buf[:, :, src]  # type: ignore[index]
+            self._key_buf[:, :, target] = self._key_buf[:, :, source]
+            self._value_buf[:, :, target] = self._value_buf[:, :, source]  # type: ignore[index]
         self.length = new_length
         if self._key_buf is not None:
             self._refresh_views()
@@ -300,8 +299,12 @@ class SepCache(Cache):
         movers = mask[kept:].nonzero().flatten() + kept
         for meta in (self._ids, self._pos, self._rope, self._sep, self._prot):
             meta[holes] = meta[movers]
+        on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         for _, layer in self._full:
-            layer.move_(movers, holes, kept)
+            device = layer.device if layer.is_initialized else torch.device("cpu")
+            if device not in on_device:
+                on_device[device] = (movers.to(device), holes.to(device))
+            layer.move_(*on_device[device], kept)
         self.evicted += self.length - kept
         self.length = kept
 
@@ -344,6 +347,12 @@ class SepCache(Cache):
             new = torch.zeros(size, dtype=old.dtype)
             new[: old.numel()] = old
             setattr(self, name, new)
+
+    def reset(self) -> None:
+        """Forget every token (buffers are kept for reuse)."""
+        super().reset()
+        self.length = self.pending = self.tokens_seen = self.next_position = self.evicted = 0
+        self._peak_entries = self._peak_bytes = 0
 
     def fork(self) -> SepCache:
         """An independent copy of this cache's state (e.g. to score several continuations).

@@ -358,7 +358,8 @@ class Session:
             "kv_bytes_allocated": s.kv_bytes_allocated,
             "prefill_tokens_per_s": self._input_tokens / self._prefill_s if self._prefill_s > 0 else 0.0,
             "decode_tokens_per_s": self._decode_tokens / self._decode_s if self._decode_s > 0 else 0.0,
-            "seconds": time.perf_counter() - self._started,
+            "seconds": self._prefill_s + self._decode_s,
+            "wall_seconds": time.perf_counter() - self._started,
             "policy": self.cache_config.policy,
             "positions": self.cache.positions_mode,
         }
