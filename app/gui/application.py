@@ -16,9 +16,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
-from app.gui import theme
+from app.gui import refcount_guard, theme
 
 log = logging.getLogger(__name__)
+_followed: list[QApplication] = []  # apps whose theme follows the system scheme
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -38,8 +39,9 @@ def configure(app: QApplication) -> None:
     app.setDesktopFileName("sepsum")
     app.setWindowIcon(theme.app_icon())
     theme.apply(app)
-    if not app.property("sepsumThemeFollowsSystem"):
-        app.setProperty("sepsumThemeFollowsSystem", True)
+    refcount_guard.install(app)
+    if app not in _followed:
+        _followed.append(app)
         QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.apply(app))
 
 
@@ -62,13 +64,13 @@ def run(files: list[Path], *, autostart: bool = False, screenshot: Path | None =
     window.show()
     outcome = {"code": 0}
 
-    def finished(ok: bool) -> None:
-        outcome["code"] = 0 if ok else 1
+    def finished(failed: int) -> None:
+        outcome["code"] = 0 if not failed else 1
         if screenshot is not None:
             # Let the last render tick (100 ms throttle) reach the screen before grabbing.
             QTimer.singleShot(250, lambda: _grab_and_maybe_exit(window, screenshot, exit_when_done, outcome))
         elif exit_when_done:
-            QTimer.singleShot(0, window.close)
+            QTimer.singleShot(0, lambda: _close_and_quit(window))
 
     window.queueFinished.connect(finished)
     if files:
@@ -76,7 +78,7 @@ def run(files: list[Path], *, autostart: bool = False, screenshot: Path | None =
     if autostart:
         QTimer.singleShot(0, window.start)
         if not files and exit_when_done:
-            QTimer.singleShot(0, lambda: finished(True))
+            QTimer.singleShot(0, lambda: finished(0))
     code = app.exec()
     return outcome["code"] if exit_when_done else code
 
@@ -89,4 +91,9 @@ def _grab_and_maybe_exit(window, screenshot: Path, exit_when_done: bool, outcome
         print(f"sepsum: {exc}", file=sys.stderr)
         outcome["code"] = 1
     if exit_when_done:
-        window.close()
+        _close_and_quit(window)
+
+
+def _close_and_quit(window) -> None:
+    window.close()
+    QApplication.instance().quit()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 HISTORY_SAVE_S = 2.0
 PROCESS_SAMPLE_MS = 250
 MAX_RECENT = 12
+READING_PHASES = ("prefill", "reading")  # the core says prefill/decode, the pipeline reading/writing
 PREFILL_SHARE = 85.0  # percent of the bar for reading the document; the rest for writing the summary
 
 
@@ -80,11 +81,14 @@ class JobView:
 
 
 class MainWindow(QMainWindow):
-    """SepSum's window. ``queueFinished(ok)`` fires when a started queue has no job left."""
+    """SepSum's window. ``queueFinished(failed)`` fires when a started queue has no job left.
+
+    ``failed`` counts the documents that failed (0: all summarized).
+    """
 
     runRequested = Signal(object)
-    estimateRequested = Signal(dict)
-    queueFinished = Signal(bool)
+    estimateRequested = Signal(object)
+    queueFinished = Signal(int)
 
     def __init__(self, history: History | None = None, worker: SummaryWorker | None = None,
                  show_error_dialogs: bool = True):
@@ -104,7 +108,7 @@ class MainWindow(QMainWindow):
         self.running = False
         self.shown_job: int | None = None
         self.error_box: QMessageBox | None = None
-        self._queue_ok = True
+        self._failed = 0
         self._estimate: dict[str, Any] = {}
 
         self._build_widgets()
@@ -322,7 +326,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Nothing queued: drop documents or press Ctrl+O", 5000)
             return
         self.running = True
-        self._queue_ok = True
+        self._failed = 0
         self._next()
 
     def cancel(self) -> None:
@@ -377,8 +381,9 @@ class MainWindow(QMainWindow):
             self._memory_timer.stop()
             self._update_actions()
             if was_running:
-                self.statusBar().showMessage("All done" if self._queue_ok else "Done, with errors", 8000)
-                self.queueFinished.emit(self._queue_ok)
+                self.statusBar().showMessage(
+                    "All done" if not self._failed else f"Done: {self._failed} failed (hover it for the reason)", 8000)
+                self.queueFinished.emit(self._failed)
             return
         view = pending[0]
         view.job.settings = self.request_settings()
@@ -464,18 +469,16 @@ class MainWindow(QMainWindow):
             return
         view.state = "summarizing"
         fraction = event.tokens_done / event.tokens_total if event.tokens_total else 0.0
-        if event.phase == "prefill":
-            percent = PREFILL_SHARE * fraction
-        else:
-            percent = PREFILL_SHARE + (100 - PREFILL_SHARE) * fraction
+        reading = event.phase in READING_PHASES
+        percent = PREFILL_SHARE * fraction if reading else PREFILL_SHARE + (100 - PREFILL_SHARE) * fraction
         view.percent = max(view.percent, min(percent, 99.0))
         self._show_progress(view)
         if self.shown_job == job_id:
-            phase = "reading the document" if event.phase == "prefill" else "writing the summary"
+            phase = "reading the document" if reading else "writing the summary"
             self.summary_view.set_state(
                 f"{phase} · {event.tokens_done:,}/{event.tokens_total:,} tokens · "
                 f"{event.tokens_per_s:,.0f} tok/s · ETA {format_duration(event.eta_s)}")
-        self.memory_panel.set_speed(event.phase, event.tokens_per_s, event.eta_s)
+        self.memory_panel.set_speed(reading, event.tokens_per_s, event.eta_s)
 
     def _job_text(self, job_id: int, text: str) -> None:
         view = self._live(job_id)
@@ -514,7 +517,7 @@ class MainWindow(QMainWindow):
             return
         view.state = "failed"
         view.message = message
-        self._queue_ok = False
+        self._failed += 1
         self._finish_history(view, "failed", message)
         self.queue.set_status(job_id, "failed", f"failed: {_short(message)}", reason=message)
         if self.shown_job == job_id:
@@ -560,7 +563,7 @@ class MainWindow(QMainWindow):
         else:
             view.state = "failed"
             view.message = message or "encrypted: no password given"
-            self._queue_ok = False
+            self._failed += 1
             self.queue.set_status(view.job.id, "failed", "failed: needs a password", reason=view.message)
 
     def _finish_history(self, view: JobView, status: str, message: str = "") -> None:
@@ -708,8 +711,8 @@ class MainWindow(QMainWindow):
         return [str(v) for v in value or []]
 
     def _restore_state(self) -> None:
-        geometry = self._ui_state.value("geometry")
-        if geometry is not None:
+        geometry = self._ui_state.value("geometry", QByteArray())  # a default: never a None QVariant
+        if not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
             screen = QGuiApplication.primaryScreen()
@@ -718,8 +721,8 @@ class MainWindow(QMainWindow):
             height = min(820, int(available.height() * 0.9)) if available else 820
             self.resize(width, height)
         for key, splitter in (("main_split", self.main_split), ("right_split", self.right_split)):
-            state = self._ui_state.value(key)
-            if state is not None:
+            state = self._ui_state.value(key, QByteArray())
+            if not state.isEmpty():
                 splitter.restoreState(state)
         self.recent.set_paths(self._recent_paths())
 

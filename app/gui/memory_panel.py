@@ -283,8 +283,8 @@ class MemoryPanel(QFrame):
         else:
             self._values["gpu"].setText("no GPU")
 
-    def set_speed(self, phase: str, tokens_per_s: float, eta_s: float | None) -> None:
-        verb = "reading" if phase == "prefill" else "writing"
+    def set_speed(self, reading: bool, tokens_per_s: float, eta_s: float | None) -> None:
+        verb = "reading" if reading else "writing"
         self._values["speed"].setText(f"{tokens_per_s:,.0f} tok/s {verb}" if tokens_per_s else "–")
         self._values["eta"].setText(format_duration(eta_s))
 

@@ -120,7 +120,7 @@ class StatusDelegate(QStyledItemDelegate):
             opt.palette.setColor(QPalette.ColorRole.Text, QColor(color))
         super().paint(painter, opt, index)
         percent = index.data(PERCENT_ROLE)
-        if state in ("summarizing", "reading") and percent is not None:
+        if state in ("summarizing", "reading") and percent is not None and percent >= 0:
             painter.save()
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             rect = QRectF(option.rect).adjusted(4, option.rect.height() - 5, -4, -2)
@@ -158,6 +158,7 @@ class QueueList(QTreeWidget):
         item.setToolTip(0, str(path))
         item.setData(0, JOB_ID_ROLE, job_id)
         item.setData(1, STATE_ROLE, "queued")
+        item.setData(1, PERCENT_ROLE, -1.0)  # never None in Qt data (see refcount_guard)
         self.addTopLevelItem(item)
         self._items[job_id] = item
         return item
@@ -176,7 +177,7 @@ class QueueList(QTreeWidget):
         if item is None:
             return
         item.setData(1, STATE_ROLE, state)
-        item.setData(1, PERCENT_ROLE, percent)
+        item.setData(1, PERCENT_ROLE, -1.0 if percent is None else float(percent))
         item.setText(1, text or state)
         item.setToolTip(1, reason or text or state)
 

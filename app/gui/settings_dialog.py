@@ -142,7 +142,7 @@ class SettingsDialog(QDialog):
         if setting.name == "model":
             editor = QComboBox(self)
             for label, value in model_choices():
-                editor.addItem(label, value)
+                editor.addItem(label, _to_qt(value))
         elif setting.choices:
             editor = QComboBox(self)
             for choice in setting.choices:
@@ -160,7 +160,7 @@ class SettingsDialog(QDialog):
             editor = QComboBox(self)
             editor.setEditable(True)
             for language in LANGUAGES:
-                editor.addItem(language or "Same as the document", language or None)
+                editor.addItem(language or "Same as the document", language)
         else:
             editor = QLineEdit(self)
         editor.setToolTip(setting.help)
@@ -275,6 +275,15 @@ class _ModelImport(QObject):
             self.finished.emit(entry.name, "")
 
 
+def _to_qt(value: Any) -> Any:
+    """Item data for Qt: None becomes "" (PySide6 6.12 mishandles None in QVariants, see refcount_guard)."""
+    return "" if value is None else value
+
+
+def _from_qt(value: Any) -> Any:
+    return None if value == "" else value
+
+
 def _changed_signal(editor: QWidget):
     if isinstance(editor, QComboBox):
         return editor.currentIndexChanged
@@ -287,12 +296,12 @@ def _changed_signal(editor: QWidget):
 
 def _set_editor(editor: QWidget, value: Any) -> None:
     if isinstance(editor, QComboBox):
-        index = editor.findData(value)
+        index = editor.findData(_to_qt(value))
         if index < 0 and value is not None:
             if editor.isEditable():
                 editor.setEditText(str(value))
                 return
-            editor.addItem(str(value), value)
+            editor.addItem(str(value), _to_qt(value))
             index = editor.count() - 1
         editor.setCurrentIndex(max(index, 0))
     elif isinstance(editor, QSpinBox):
@@ -308,8 +317,8 @@ def _editor_value(editor: QWidget) -> Any:
         if editor.isEditable():
             text = editor.currentText().strip()
             index = editor.findText(text, Qt.MatchFlag.MatchExactly)
-            return editor.itemData(index) if index >= 0 else (text or None)
-        return editor.currentData()
+            return _from_qt(editor.itemData(index)) if index >= 0 else (text or None)
+        return _from_qt(editor.currentData())
     if isinstance(editor, QSpinBox):
         if editor.specialValueText() and editor.value() == editor.minimum():
             return None

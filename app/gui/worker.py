@@ -127,7 +127,7 @@ class SummaryWorker(QObject):
             self._flush(job.id, force=True)
             self.ended.emit(job.id, time.monotonic() - began)
 
-    @Slot(dict)
+    @Slot(object)
     def estimate(self, params: dict[str, Any]) -> None:
         """Estimate weights + KV memory for the settings in ``params`` (runs here: it imports torch)."""
         try:

@@ -6,6 +6,7 @@ platform's notice about window size hints is the one message ignored.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,10 @@ def make_window(qtbot, installed_home, small_output):
     for window in windows:
         if window.thread.isRunning():
             window.close()
+    # Collect the closed windows here, on the GUI thread: a collection triggered later on the worker
+    # thread would destroy their timers from the wrong thread.
+    del windows[:]
+    gc.collect()
 
 
 def drop_files(target: QWidget, paths: list[Path]) -> bool:

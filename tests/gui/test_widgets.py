@@ -78,7 +78,7 @@ def test_memory_panel_draws_kv_against_full_and_process_series(qtbot):
     for i in range(1, 6):
         panel.add_kv_sample(min(i, 2) * 1_000_000, i * 1_000_000)
         panel.add_process_sample(800_000_000 + i, 50_000_000, 64_000_000)
-    panel.set_speed("decode", 31.4, 65)
+    panel.set_speed(False, 31.4, 65)
     assert panel.samples_received == 10
     assert panel.value_text("kv") == format_bytes(2_000_000)
     assert panel.value_text("saved").startswith("60 %")
