@@ -118,7 +118,8 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     yield DocumentLoaded(path, document_kind, title, len(document_ids), metadata or {}, warnings)
     mode = choose_mode(request.mode, len(document_ids), cache_config)
     ctx = ModeContext(tokenizer=tokenizer, frame=prompts.chat_frame(tokenizer), kind=kind,
-                      length=request.length, style=request.style, language=request.language,
+                      length=request.length, style=request.style,
+                      language=request.language or prompts.language_name((metadata or {}).get("language")),
                       focus=request.focus, document_ids=document_ids,
                       context_tokens=_context_tokens(loaded.model), notes_every=request.notes_every,
                       token_limit=request.max_new_tokens)

@@ -39,6 +39,19 @@ _KIND_TEXT = {
                      "Key points, Decisions, Action items (who does what), Who said what"),
 }
 
+LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "sv": "Swedish", "pl": "Polish", "tr": "Turkish", "ja": "Japanese", "ko": "Korean",
+    "zh": "Chinese", "ar": "Arabic", "he": "Hebrew", "th": "Thai", "el": "Greek", "hi": "Hindi",
+    "ru": "Russian", "uk": "Ukrainian", "bg": "Bulgarian", "sr": "Serbian",
+}
+
+
+def language_name(code: str | None) -> str | None:
+    """The name to put in the instruction for a detected language code ("de" -> "German")."""
+    return LANGUAGE_NAMES.get((code or "").lower())
+
+
 SYSTEM = "You are a careful assistant who writes faithful summaries, using only facts stated in the text."
 
 _SPEAKER_LINE = re.compile(r"^[#A-Z][\w .'()#-]{0,40}:\s", re.MULTILINE)
@@ -149,31 +162,32 @@ def summary_prompt(frame: ChatFrame, kind: str, length: str, style: str, languag
 
 
 def note_request(frame: ChatFrame, kind: str, part: int) -> str:
-    """Closes a part of the document and asks for brief notes on it (the assistant turn opens)."""
+    """Closes a part of the document and asks for a short summary of it: the note."""
     noun = _KIND_TEXT[kind].noun
-    return (f"\n\n(End of part {part}.) Write two or three brief notes on the key facts of part {part} "
-            f"of the {noun}: who, what, decisions, numbers." + frame.to_assistant)
+    return (f"\n\n(End of part {part}.) Summarize part {part} of the {noun} in two sentences: "
+            f"who did what, decisions, numbers." + frame.to_assistant)
 
 
 def next_part(frame: ChatFrame, part: int) -> str:
-    """Closes the assistant's notes and opens the next part of the document."""
-    return frame.after_assistant + f"Part {part}:\n\n"
+    """Closes the assistant's note and opens the next part of the document."""
+    return frame.after_assistant + f"Here is part {part}:\n\n"
 
 
 def notes_header(frame: ChatFrame, kind: str, length: str, style: str, language: str | None = None,
                  focus: str | None = None) -> str:
     noun = _KIND_TEXT[kind].noun
     system = SYSTEM + " " + instruction(kind, length, style, language, focus)
-    return (frame.opening(system) + f"The {noun} comes in parts. After each part, write brief notes; "
-            f"at the end, summarize the whole {noun}.\n\nPart 1:\n\n")
+    return frame.opening(system) + f"Here is part 1 of the {noun}:\n\n"
 
 
 def notes_footer(frame: ChatFrame, kind: str, length: str, style: str, language: str | None = None,
                  focus: str | None = None, had_notes: bool = True) -> str:
     noun = _KIND_TEXT[kind].noun
-    lead = (f"\n\n(End of the {noun}.) Using your notes on every part and the text above, "
-            if had_notes else "\n\n")
-    return lead + instruction(kind, length, style, language, focus, after=True) + frame.to_assistant
+    if not had_notes:
+        return "\n\n" + instruction(kind, length, style, language, focus, after=True) + frame.to_assistant
+    return (f"\n\n(End of the {noun}.) Now summarize the whole {noun}, from the summaries of its parts "
+            f"and the text above. " + instruction(kind, length, style, language, focus, where="")
+            + frame.to_assistant)
 
 
 def chunk_prompt(frame: ChatFrame, kind: str, part: int, parts: int) -> Framing:

@@ -27,6 +27,7 @@ METRICS = ("rouge1", "rouge2", "rougeL")
 MODES = ("single", "notes", "mapreduce", "truncate", "auto")
 CACHES = ("sepllm", "window", "full")
 CACHE_FREE_MODES = {"mapreduce", "truncate"}  # they use full caches over pieces that fit
+FULL_MARGIN = 600  # prompt and answer tokens a full cache needs besides the document
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N rows")
     parser.add_argument("--spread", action="store_true", help="with --limit: take N rows spread evenly over "
                         "the file instead of the first N")
+    parser.add_argument("--ids", default=None, metavar="ID,...", help="evaluate only these row ids")
     parser.add_argument("--mode", default="single", help="mode or comma list: single,notes,mapreduce,truncate")
     parser.add_argument("--cache", default="sepllm", help="cache policy or comma list: sepllm,window,full")
     parser.add_argument("--configs", default=None, metavar="MODE:CACHE,...",
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="also write the JSON here")
 
 
-def read_pairs(path: Path, limit: int | None = None, spread: bool = False) -> list[dict[str, Any]]:
+def read_pairs(path: Path, limit: int | None = None, spread: bool = False,
+               ids: str | None = None) -> list[dict[str, Any]]:
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         rows = [json.loads(line) for line in lines]
@@ -61,6 +64,13 @@ def read_pairs(path: Path, limit: int | None = None, spread: bool = False) -> li
     for row in rows:
         if not row.get("references") or not (row.get("document") or row.get("dialogue")):
             raise DocumentError(f"{path}: row {row.get('id', '?')} lacks references or document/dialogue")
+    if ids:
+        wanted = [i.strip() for i in ids.split(",") if i.strip()]
+        by_id = {row.get("id"): row for row in rows}
+        missing = [i for i in wanted if i not in by_id]
+        if missing:
+            raise DocumentError(f"{path} has no rows with id {', '.join(missing)}: check --ids")
+        rows = [by_id[i] for i in wanted]
     if limit is not None and limit < len(rows):
         if spread and limit > 0:
             step = len(rows) / limit
@@ -126,7 +136,9 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     if loaded is None:
         loaded = load_model_for(base, cache_config_for(base))
     context = int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
+    bound = cache_config_for(base).max_entries
     cancel = threading.Event()
+    ran: dict[tuple[str, str], dict[str, Any]] = {}  # results of computations that configurations share
     report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name, "device": str(loaded.device),
                               "rows_total": len(rows), "configs": []}
     for mode, cache in configs:
@@ -137,18 +149,26 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
                                         "focus": row.get("query")})
             text = row.get("document") or row.get("dialogue")
             genre = row.get("genre") or ("dialogue" if row.get("dialogue") else None)
-            result: dict[str, Any] = {"id": row.get("id", str(index))}
-            for event in summarize_text(text, loaded, request, cancel, path=result["id"], genre=genre):
+            row_id = row.get("id", str(index))
+            tokens = len(loaded.tokenizer(text, add_special_tokens=False).input_ids)
+            if cache == "full" and mode == "single" and context and tokens + FULL_MARGIN > context:
+                results.append({"id": row_id, "input_tokens": tokens, "skipped": "beyond the model's context"})
+                continue
+            # A document that fits well inside the budget is never evicted, cut or split: every
+            # configuration then runs the same single pass, so it runs once and is reused.
+            key = (row_id, "whole") if tokens <= min(bound, request.notes_every) // 2 else (row_id, f"{mode}:{cache}")
+            if key in ran:
+                results.append({**ran[key], "same_as": ran[key]["config"]})
+                continue
+            result: dict[str, Any] = {"id": row_id, "config": f"{mode}:{cache}"}
+            for event in summarize_text(text, loaded, request, cancel, path=row_id, genre=genre):
                 if isinstance(event, SummaryDone):
                     result.update(_row_result(event, scorer, row["references"]))
                 elif isinstance(event, Failed):
                     result["error"] = event.message
-            too_long = cache == "full" and mode == "single" and context and \
-                result.get("input_tokens", 0) + 400 > context
-            if too_long:
-                result["beyond_context"] = True
+            ran[key] = result
             results.append(result)
-            print(f"{mode}/{cache} {index}/{len(rows)} {result['id']}: "
+            print(f"{mode}/{cache} {index}/{len(rows)} {row_id}: "
                   f"R-L {result.get('rougeL', 0):.3f} in {result.get('seconds', 0):.0f} s", file=log, flush=True)
         report["configs"].append(_summary_of(mode, cache, results))
     _mark_full_subset(report["configs"])
@@ -175,7 +195,8 @@ def _mean(values: list[float]) -> float:
 def _summary_of(mode: str, cache: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in results if "error" not in r and "rougeL" in r]
     summary: dict[str, Any] = {"mode": mode, "cache": cache if mode not in CACHE_FREE_MODES else "full (pieces)",
-                               "rows_evaluated": len(scored), "errors": len(results) - len(scored)}
+                               "rows_evaluated": len(scored), "errors": sum(1 for r in results if "error" in r),
+                               "skipped": sum(1 for r in results if "skipped" in r)}
     for metric in METRICS:
         summary[metric] = _mean([r[metric] for r in scored])
     summary["seconds_mean"] = round(statistics.mean([r["seconds"] for r in scored]), 2) if scored else 0.0
@@ -193,7 +214,7 @@ def _mark_full_subset(configs: list[dict[str, Any]]) -> None:
     full = next((c for c in configs if c["mode"] == "single" and c["cache"] == "full"), None)
     if full is None:
         return
-    fitting = {r["id"] for r in full["rows"] if not r.get("beyond_context") and "rougeL" in r}
+    fitting = {r["id"] for r in full["rows"] if "rougeL" in r}
     for config in configs:
         values = [r["rougeL"] for r in config["rows"] if r["id"] in fitting and "rougeL" in r]
         config["rougeL_where_full_fits"] = _mean(values)
@@ -201,14 +222,14 @@ def _mark_full_subset(configs: list[dict[str, Any]]) -> None:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    lines = ["| mode | cache | ROUGE-1 | ROUGE-2 | ROUGE-L | R-L where full fits | KV peak MB | "
+    lines = ["| mode | cache | rows | ROUGE-1 | ROUGE-2 | ROUGE-L | R-L where full fits | KV peak MB | "
              "full-cache KV MB | s/doc | empty | loops stopped |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in report["configs"]:
         fits = c.get("rougeL_where_full_fits")
         fits_text = "" if fits is None else f"{fits:.4f} ({c['rows_where_full_fits']})"
         lines.append(
-            f"| {c['mode']} | {c['cache']} | {c['rouge1']:.4f} | {c['rouge2']:.4f} | {c['rougeL']:.4f} | "
+            f"| {c['mode']} | {c['cache']} | {c['rows_evaluated']} | {c['rouge1']:.4f} | {c['rouge2']:.4f} | {c['rougeL']:.4f} | "
             f"{fits_text} | "
             f"{c['kv_bytes_peak_mean'] / 1e6:.1f} | {c['kv_bytes_full_equivalent_mean'] / 1e6:.1f} | "
             f"{c['seconds_mean']:.1f} | {c['empty']} | {c['repetition_stops']} |")
@@ -219,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``sepsum eval rouge``; prints a table or the JSON report."""
     pairs = Path(getattr(args, "pairs", None) or getattr(args, "path", None) or args.PAIRS)
     args.pairs = pairs
-    rows = read_pairs(pairs, getattr(args, "limit", None), getattr(args, "spread", False))
+    rows = read_pairs(pairs, getattr(args, "limit", None), getattr(args, "spread", False),
+                      getattr(args, "ids", None))
     report = evaluate(rows, parse_configs(args), args)
     output = getattr(args, "output", None)
     if output:

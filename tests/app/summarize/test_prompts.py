@@ -76,6 +76,12 @@ def test_notes_prompts_frame_the_turns(tokenizer):
     frame = prompts.chat_frame(tokenizer)
     request = prompts.note_request(frame, "report", 2)
     assert "part 2" in request and request.endswith("<|im_start|>assistant\n")
-    assert prompts.next_part(frame, 3).startswith("<|im_end|>") and "Part 3:" in prompts.next_part(frame, 3)
-    assert "notes" in prompts.notes_footer(frame, "report", "short", "bullets")
-    assert "notes" not in prompts.notes_footer(frame, "report", "short", "bullets", had_notes=False)
+    assert prompts.next_part(frame, 3).startswith("<|im_end|>") and "part 3:" in prompts.next_part(frame, 3)
+    footer = prompts.notes_footer(frame, "report", "short", "bullets")
+    assert "summaries of its parts" in footer and footer.endswith("<|im_start|>assistant\n")
+    assert "parts" not in prompts.notes_footer(frame, "report", "short", "bullets", had_notes=False)
+
+
+def test_detected_language_codes_become_names():
+    assert prompts.language_name("de") == "German"
+    assert prompts.language_name(None) is None and prompts.language_name("latin") is None
