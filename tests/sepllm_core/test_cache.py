@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import DynamicCache, GPT2Config, LlamaConfig
 
-from sepllm_core.cache import SepCache, build_cache
+from sepllm_core.cache import DECODE_RENUMBER_SLACK, SepCache, build_cache
 from sepllm_core.config import CacheConfig
 from sepllm_core.separators import separator_table
 from tests.sepllm_core.test_policy import reference_keep
@@ -84,14 +84,16 @@ def test_original_positions_equal_masked_reference(llama, table, policy):
 def test_shifted_equals_fresh_forward_over_kept_tokens(table, amortized):
     """With one layer, cached keys depend only on token and position: shifting must reproduce them."""
     model = tiny_model("llama", layers=1, seed=4)
-    ids = random_ids(110, seed=4)
+    ids = random_ids(180, seed=4)
     cfg = CacheConfig(initial=4, separators=6, local=6, max_entries=32, chunk_size=8, positions="shifted",
                       amortized=amortized)
     cache = build_cache(model.config, cfg, table)
-    run_chunks(model, cache, ids[:, :100], chunk=8)
+    run_chunks(model, cache, ids[:, :80], chunk=8)
+    run_chunks(model, cache, ids[:, 80:170], chunk=1)  # decode steps renumber in batches
+    run_chunks(model, cache, ids[:, 170:], chunk=10)
     kept = cache.kept_token_ids()
     assert cache.kept_rotary_positions().tolist() == list(range(kept.numel()))
-    tail = ids[:, 100:]
+    tail = random_ids(10, seed=5)
     logits = run_chunks(model, cache, tail, chunk=tail.shape[1])
     fresh = torch.cat([kept[None], tail], dim=1)
     with torch.inference_mode():
@@ -141,7 +143,11 @@ def test_decode_stays_bounded_without_reallocation(llama, table):
     run_chunks(llama, cache, random_ids(64, seed=8), chunk=16)
     allocated = cache.stats().kv_bytes_allocated
     ids = random_ids(150, seed=9)
-    run_chunks(llama, cache, ids, chunk=1)
+    gaps = []
+    run_chunks(llama, cache, ids, chunk=1, before_chunk=lambda c: gaps.append(c.next_position - c.length))
+    assert max(gaps) == DECODE_RENUMBER_SLACK - 1 and gaps.count(0) >= 2  # renumbered in batches
+    rotary = cache.kept_rotary_positions()
+    assert bool((rotary[1:] > rotary[:-1]).all()) and int(rotary[-1]) < 40 + DECODE_RENUMBER_SLACK
     stats = cache.stats()
     assert stats.kv_entries == 40 and stats.kv_entries_peak == 56
     assert stats.kv_bytes_allocated == allocated
