@@ -123,6 +123,8 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
                       focus=request.focus, document_ids=document_ids,
                       context_tokens=_context_tokens(loaded.model), notes_every=request.notes_every,
                       token_limit=request.max_new_tokens)
+    framing = ctx.summary_framing()
+    prompt_tokens = len(ctx.encode(framing.header)) + len(ctx.encode(framing.footer))
     yield Stage("reading", f"{len(document_ids)} tokens, {mode} mode, {cache_config.policy} cache")
     started = time.perf_counter()
     _reset_gpu_peak()
@@ -140,7 +142,7 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
             yield Stage("retrying", "the summary came out empty: trying once more with other decoding settings")
     except Cancelled:
         partial = run.streamed_text if run else ""
-        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, retried)
+        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, retried, prompt_tokens)
         yield SummaryDone(path, partial.strip(), stats, incomplete=True)
         return "cancelled"
     except (RuntimeError, MemoryError) as exc:
@@ -154,14 +156,18 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
         yield Failed(path, str(error), type(error).__name__, error.exit_code)
         return "failed"
     assert generated is not None and run is not None
-    stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried)
+    stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried, prompt_tokens)
     yield SummaryDone(path, generated.text, stats)
     return "done"
 
 
 def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: str, started: float,
-                generated: Generated | None, retried: bool) -> dict[str, Any]:
-    """The ``stats`` object of ``--format json`` (keys listed in issue 2)."""
+                generated: Generated | None, retried: bool, prompt_tokens: int = 0) -> dict[str, Any]:
+    """The ``stats`` object of ``--format json`` (keys listed in issue 2).
+
+    ``kv_bytes_full_equivalent`` is what a full cache holds after one pass over the single-pass
+    prompt (``prompt_tokens``), the whole document and the summary, whatever the mode.
+    """
     from app.engine.memory import sample_memory
 
     stats = run.stats if run else None
@@ -169,8 +175,7 @@ def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: 
     per_entry = kv_bytes_per_entry(loaded.model)
     document_tokens = stats.document_tokens if stats else 0
     output_tokens = generated.tokens if generated else 0
-    prompt_tokens = (stats.tokens_fed - min(run.document_done, document_tokens)) if stats and run else 0
-    full_entries = document_tokens + max(prompt_tokens, 0) + output_tokens
+    full_entries = document_tokens + prompt_tokens + output_tokens
     return {
         "input_tokens": document_tokens,
         "tokens_read": stats.tokens_fed if stats else 0,

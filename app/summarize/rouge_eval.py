@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quant", default="none", choices=("none", "8bit", "4bit"))
     parser.add_argument("--max-entries", type=int, default=None, metavar="N", help="cache budget (entries)")
+    parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="tokens per forward")
     parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                         help="cap on summary tokens (default: set by the length)")
     parser.add_argument("--format", default="text", choices=("text", "json"))
@@ -122,14 +123,20 @@ def _length_for(row: dict[str, Any], requested: str) -> str:
 
 
 def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: argparse.Namespace,
-             loaded=None, log=sys.stderr) -> dict[str, Any]:
-    """Run every configuration over ``rows``; returns the JSON report."""
+             loaded=None, log=sys.stderr, on_config=None) -> dict[str, Any]:
+    """Run every configuration over ``rows``; returns the JSON report.
+
+    ``on_config(report)`` is called after each configuration (the partial report), so a long
+    run keeps what it measured.
+    """
     from rouge_score import rouge_scorer
 
     from app.summarize.pipeline import cache_config_for, load_model_for, summarize_text
 
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     budget = {"max_entries": args.max_entries} if getattr(args, "max_entries", None) else {}
+    if getattr(args, "chunk_size", None):
+        budget["chunk"] = args.chunk_size
     base = SummaryRequest(paths=[], model=getattr(args, "model", None), device=getattr(args, "device", "auto"),
                           quant=getattr(args, "quant", "none"), style=getattr(args, "style", "paragraphs"),
                           cache_budget=budget, max_new_tokens=getattr(args, "max_new_tokens", None))
@@ -171,6 +178,8 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
             print(f"{mode}/{cache} {index}/{len(rows)} {row_id}: "
                   f"R-L {result.get('rougeL', 0):.3f} in {result.get('seconds', 0):.0f} s", file=log, flush=True)
         report["configs"].append(_summary_of(mode, cache, results))
+        if on_config is not None:
+            on_config(report)
     _mark_full_subset(report["configs"])
     first = report["configs"][0] if report["configs"] else {}
     report.update({metric: first.get(metric, 0.0) for metric in METRICS})
@@ -194,7 +203,8 @@ def _mean(values: list[float]) -> float:
 
 def _summary_of(mode: str, cache: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in results if "error" not in r and "rougeL" in r]
-    summary: dict[str, Any] = {"mode": mode, "cache": cache if mode not in CACHE_FREE_MODES else "full (pieces)",
+    label = {"mapreduce": "full, per chunk", "truncate": "full, prefix"}.get(mode, cache)
+    summary: dict[str, Any] = {"mode": mode, "cache": label,
                                "rows_evaluated": len(scored), "errors": sum(1 for r in results if "error" in r),
                                "skipped": sum(1 for r in results if "skipped" in r)}
     for metric in METRICS:
@@ -242,10 +252,14 @@ def run(args: argparse.Namespace) -> int:
     args.pairs = pairs
     rows = read_pairs(pairs, getattr(args, "limit", None), getattr(args, "spread", False),
                       getattr(args, "ids", None))
-    report = evaluate(rows, parse_configs(args), args)
     output = getattr(args, "output", None)
-    if output:
-        Path(output).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    def save(partial: dict[str, Any]) -> None:
+        if output:
+            Path(output).write_text(json.dumps(partial, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    report = evaluate(rows, parse_configs(args), args, on_config=save)
+    save(report)
     if getattr(args, "format", "text") == "json":
         print(json.dumps(report, ensure_ascii=False))
     else:
