@@ -77,7 +77,9 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
     try:
         cache_config = cache_config_for(request)
     except ValueError as exc:
-        raise SepSumError(f"cache settings rejected: {exc}") from exc
+        from app.settings import SettingsError
+
+        raise SettingsError(f"cache settings rejected: {exc}") from exc
     for path in request.paths:
         if cancel.is_set():
             return
