@@ -127,6 +127,12 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
                       token_limit=request.max_new_tokens)
     framing = ctx.summary_framing()
     prompt_tokens = len(ctx.encode(framing.header)) + len(ctx.encode(framing.footer))
+    try:
+        check_full_cache_fits(loaded, cache_config, mode, len(document_ids) + prompt_tokens + ctx.max_new_tokens,
+                              name)
+    except ResourceError as error:
+        yield Failed(path, str(error), type(error).__name__, error.exit_code)
+        return "failed"
     yield Stage("reading", f"{len(document_ids)} tokens, {mode} mode, {cache_config.policy} cache")
     started = time.perf_counter()
     _reset_gpu_peak()
@@ -161,6 +167,19 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried, prompt_tokens)
     yield SummaryDone(path, generated.text, stats)
     return "done"
+
+
+def check_full_cache_fits(loaded, cache_config, mode: str, tokens: int, name: str) -> None:
+    """Before reading with a full cache, refuse (with numbers) when its KV cannot fit in free memory."""
+    if cache_config.bounded or mode not in ("single", "notes"):
+        return  # bounded caches were checked before loading; other modes hold a chunk at a time
+    from app.engine.estimate import format_bytes, free_bytes
+
+    needed = kv_bytes_per_entry(loaded.model) * tokens
+    free = free_bytes(str(loaded.device))
+    if needed > free:
+        raise ResourceError(f"{name}: a full cache of {tokens:,} tokens needs {format_bytes(needed)}, "
+                            f"{format_bytes(free)} free: use --cache sepllm (bounded)")
 
 
 def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: str, started: float,

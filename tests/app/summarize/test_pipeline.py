@@ -185,3 +185,14 @@ def test_cache_settings_become_a_cache_config():
     assert pipeline.cache_config_for(SummaryRequest(paths=[], cache="full")).bounded is False
     with pytest.raises(ValueError):
         pipeline.cache_config_for(SummaryRequest(paths=[], cache_budget={"max_entries": 100, "local": 256}))
+
+
+def test_a_full_cache_that_cannot_fit_is_refused_with_numbers(loaded, short_report, monkeypatch):
+    from app.engine import estimate
+
+    monkeypatch.setattr(estimate, "free_bytes", lambda device: 1_000_000)
+    request = SummaryRequest(paths=[short_report], mode="single", cache="full", max_new_tokens=4)
+    events = _run(request, loaded)
+    (failed,) = [e for e in events if isinstance(e, Failed)]
+    assert failed.exit_code == 5 and "needs" in failed.message and "--cache sepllm" in failed.message
+    assert not _done(events)
