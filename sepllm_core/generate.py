@@ -23,7 +23,7 @@ from sepllm_core.separators import separator_table
 END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 """Chat-template end tokens treated as end of sequence when the vocabulary has them."""
 
-_SEPARATOR_TABLES: dict[int, torch.Tensor] = {}
+_SEPARATOR_TABLES: dict[tuple[int, str, int], torch.Tensor] = {}
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,8 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 
 def cached_separator_table(tokenizer: Any) -> torch.Tensor:
-    """:func:`separator_table` computed once per tokenizer object."""
-    key = id(tokenizer)
+    """:func:`separator_table` computed once per tokenizer (object, name and vocabulary size)."""
+    key = (id(tokenizer), str(getattr(tokenizer, "name_or_path", "")), len(tokenizer))
     if key not in _SEPARATOR_TABLES:
         _SEPARATOR_TABLES[key] = separator_table(tokenizer)
     return _SEPARATOR_TABLES[key]
