@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -59,7 +59,7 @@ def run(files: list[Path], *, autostart: bool = False, screenshot: Path | None =
     """Open the window with ``files`` queued; see the module docstring for the automation mode."""
     from app.gui.main_window import MainWindow
 
-    app = create_application()
+    create_application()
     window = MainWindow(show_error_dialogs=not exit_when_done)
     window.show()
     outcome = {"code": 0}
@@ -70,17 +70,20 @@ def run(files: list[Path], *, autostart: bool = False, screenshot: Path | None =
             # Let the last render tick (100 ms throttle) reach the screen before grabbing.
             QTimer.singleShot(250, lambda: _grab_and_maybe_exit(window, screenshot, exit_when_done, outcome))
         elif exit_when_done:
-            QTimer.singleShot(0, lambda: _close_and_quit(window))
+            QTimer.singleShot(0, window.close)
 
     window.queueFinished.connect(finished)
+    loop = QEventLoop()
+    window.closed.connect(loop.quit)
     if files:
         window.add_paths(files)
     if autostart:
         QTimer.singleShot(0, window.start)
         if not files and exit_when_done:
             QTimer.singleShot(0, lambda: finished(0))
-    code = app.exec()
-    return outcome["code"] if exit_when_done else code
+    # A local loop that ends with the window (not app.exec()): the app object stays usable afterwards.
+    loop.exec()
+    return outcome["code"] if exit_when_done else 0
 
 
 def _grab_and_maybe_exit(window, screenshot: Path, exit_when_done: bool, outcome: dict) -> None:
@@ -91,9 +94,4 @@ def _grab_and_maybe_exit(window, screenshot: Path, exit_when_done: bool, outcome
         print(f"sepsum: {exc}", file=sys.stderr)
         outcome["code"] = 1
     if exit_when_done:
-        _close_and_quit(window)
-
-
-def _close_and_quit(window) -> None:
-    window.close()
-    QApplication.instance().quit()
+        window.close()

@@ -69,6 +69,8 @@ class JobView:
         self.document: Any = None
         self.tokens: int | None = None
         self.text = ""
+        self.text_updates = 0  # streamed batches received (the worker sends at most ~20 a second)
+        self.kv_samples = 0
         self.stats: dict[str, Any] = {}
         self.message = ""
         self.percent = 0.0
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
     runRequested = Signal(object)
     estimateRequested = Signal(object)
     queueFinished = Signal(int)
+    closed = Signal()
 
     def __init__(self, history: History | None = None, worker: SummaryWorker | None = None,
                  show_error_dialogs: bool = True):
@@ -109,6 +112,8 @@ class MainWindow(QMainWindow):
         self.shown_job: int | None = None
         self.error_box: QMessageBox | None = None
         self._failed = 0
+        self._queue_active = False  # a started queue that has not reported queueFinished yet
+        self._closing = False
         self._estimate: dict[str, Any] = {}
 
         self._build_widgets()
@@ -326,6 +331,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Nothing queued: drop documents or press Ctrl+O", 5000)
             return
         self.running = True
+        self._queue_active = True
         self._failed = 0
         self._next()
 
@@ -372,15 +378,15 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _next(self) -> None:
-        if self.current is not None:
+        if self.current is not None or self._closing:
             return  # the running job's ended signal calls us again
         pending = [v for v in self.jobs.values() if v.state == "queued"]
         if not self.running or not pending:
-            was_running = self.running
+            was_active, self._queue_active = self._queue_active, False
             self.running = False
             self._memory_timer.stop()
             self._update_actions()
-            if was_running:
+            if was_active:
                 self.statusBar().showMessage(
                     "All done" if not self._failed else f"Done: {self._failed} failed (hover it for the reason)", 8000)
                 self.queueFinished.emit(self._failed)
@@ -485,6 +491,7 @@ class MainWindow(QMainWindow):
         if view is None:
             return
         view.text += text
+        view.text_updates += 1
         if self.shown_job == job_id:
             self.summary_view.append(text)
         now = time.monotonic()
@@ -493,8 +500,10 @@ class MainWindow(QMainWindow):
             view.saved_at = now
 
     def _job_memory(self, job_id: int, sample: Any) -> None:
-        if self._live(job_id) is None:
+        view = self._live(job_id)
+        if view is None:
             return
+        view.kv_samples += 1
         self.memory_panel.add_kv_sample(sample.kv_bytes, sample.kv_bytes_full_equivalent)
 
     def _job_done(self, job_id: int, event: Any) -> None:
@@ -738,6 +747,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         """Cancel a running job, wait for the worker thread to stop, then save the window state."""
+        self._closing = True
         if self.current is not None:
             self.cancel()
         self.running = False
@@ -750,6 +760,7 @@ class MainWindow(QMainWindow):
         self._ui_state.setValue("right_split", self.right_split.saveState())
         self._ui_state.sync()
         super().closeEvent(event)
+        self.closed.emit()
 
     def _about(self) -> None:
         QMessageBox.about(self, "About SepSum",

@@ -156,3 +156,32 @@ def test_settings_dialog_imports_a_model_folder(qtbot, installed_home, default_m
     dialog.add_model(tmp_path / "weights.bin")
     qtbot.waitUntil(lambda: bool(warnings), timeout=30_000)
     assert "weights.bin" in warnings[0] and dialog.import_button.isEnabled()
+
+
+def test_window_shortcuts_accessible_names_and_estimate(qtbot, installed_home):
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QPlainTextEdit, QTextEdit
+
+    from app.gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    shortcuts = {a.text(): {s.toString() for s in a.shortcuts()} for a in window.actions()}
+    assert "Ctrl+Return" in shortcuts["Start"] and shortcuts["Cancel"] == {"Esc"}
+    assert shortcuts["Open…"] == {QKeySequence(QKeySequence.StandardKey.Open).toString()}
+    assert QKeySequence(QKeySequence.StandardKey.Copy).toString() in shortcuts["Copy"]
+    unnamed = []
+    for cls in (QComboBox, QAbstractItemView, QTextEdit, QPlainTextEdit, QAbstractButton):
+        for widget in window.findChildren(cls):
+            if widget.isVisibleTo(window) and widget.focusPolicy() != widget.focusPolicy().NoFocus:
+                name = widget.accessibleName() or (widget.text() if isinstance(widget, QAbstractButton) else "")
+                if not name and not isinstance(widget.parent(), QComboBox):
+                    unnamed.append(f"{cls.__name__} {widget.objectName()}")
+    assert unnamed == []
+    # The estimate for the default model arrives from the worker thread.
+    qtbot.waitUntil(lambda: "Estimate for" in window.memory_panel.estimate_label.text(), timeout=60_000)
+    assert "weights" in window.memory_panel.estimate_label.text()
+    assert window.document_view.meter.trained_context == 8192
+    window.close()
+    assert window.thread.isFinished()
