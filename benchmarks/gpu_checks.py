@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-full-above", type=int, default=65536, help="no full-cache run beyond this")
+    parser.add_argument("--only", choices=["caches", "4bit"], default=None, help="run one part only")
     args = parser.parse_args(argv)
 
     from app import offline
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_model(None, device=args.device, quant="none")
     all_ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
     configs = [CacheConfig.full(), CacheConfig.balanced(), CacheConfig.window(2048)]
-    for n in args.tokens:
+    for n in args.tokens if args.only != "4bit" else []:
         ids = (all_ids * (n // max(1, len(all_ids)) + 1))[:n]
         for config in configs:
             if config.policy == "full" and n > args.skip_full_above:
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             report["runs"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "sample"}), flush=True)
     del loaded
+    if args.only == "caches":
+        args.out and args.out.write_text(json.dumps(report, indent=2))
+        return 0
     try:
         report["quant_4bit"] = check_4bit(args.device, text[:4000])
     except Exception as exc:  # report, don't hide: the JSON says what failed
