@@ -75,6 +75,7 @@ def stream_perplexity(model: Any, tokenizer: Any, text: str | None, *, tokens: i
         "kv_share_peak": kv_peak / full_equivalent if full_equivalent else None,
         "prefill_tokens_per_s": len(ids) / seconds,
         "seconds": round(seconds, 2),
+        "rss_peak_bytes": common.peak_rss_bytes(),  # of the whole process so far
         "cache_config": config.to_dict(),
     }
 
