@@ -39,7 +39,7 @@ def configure(app: QApplication) -> None:
     app.setDesktopFileName("sepsum")
     app.setWindowIcon(theme.app_icon())
     theme.apply(app)
-    refcount_guard.install(app)
+    refcount_guard.install()
     if app not in _followed:
         _followed.append(app)
         QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.apply(app))

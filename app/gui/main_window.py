@@ -75,6 +75,7 @@ class JobView:
         self.message = ""
         self.percent = 0.0
         self.history_id: int | None = None
+        self.memory: Any = None  # the memory panel's snapshot once the job ended
         self.saved_at = 0.0
         self.password_message: str | None = None
         self.wrong_password = False
@@ -452,7 +453,9 @@ class MainWindow(QMainWindow):
         if self.shown_job == job_id:
             self.document_view.set_document(document)
             self.summary_view.title.setText(view.title)
-        self.queue.item_for(job_id).setText(0, view.title if len(view.title) < 60 else view.job.path.name)
+        item = self.queue.item_for(job_id)
+        if item is not None:
+            item.setText(0, view.title if len(view.title) < 60 else view.job.path.name)
         self._add_recent(view.job.path)
         self.request_estimate(tokens=int(sum(len(u.text.split()) for u in document.units) * 1.35))
 
@@ -530,7 +533,7 @@ class MainWindow(QMainWindow):
         self._finish_history(view, "failed", message)
         self.queue.set_status(job_id, "failed", f"failed: {_short(message)}", reason=message)
         if self.shown_job == job_id:
-            self.summary_view.set_state(f"failed: {message}")
+            self.summary_view.show_error(f"Could not summarize {view.job.path.name}", message)
         self.statusBar().showMessage(message, 15000)
         self.show_error(f"Could not summarize {view.job.path.name}", message)
 
@@ -544,6 +547,8 @@ class MainWindow(QMainWindow):
         view = self.jobs.get(job_id)
         if view is not None and view is self.current:
             self.current = None
+            self._sample_process()
+            view.memory = self.memory_panel.snapshot()
             if view.state in ("reading", "summarizing") and view.password_message is None:
                 # The pipeline ended without SummaryDone or Failed: keep what streamed, marked incomplete.
                 view.state = "cancelled" if view.job.cancel.is_set() else "done"
@@ -637,10 +642,15 @@ class MainWindow(QMainWindow):
         meta = {"title": view.title, "path": str(view.job.path), "kind": view.kind}
         if view.state in ("done", "cancelled"):
             self.summary_view.set_result(view.text, view.stats, meta, state=view.state)
+        elif view.state == "failed":
+            self.summary_view.clear(meta)
+            self.summary_view.show_error(f"Could not summarize {view.job.path.name}", view.message)
         else:
             self.summary_view.clear(meta, state=view.message or view.state)
             if view.text:
                 self.summary_view.append(view.text)
+        if view.memory is not None and view is not self.current:
+            self.memory_panel.restore(view.memory)
         if view.document is not None:
             self.document_view.set_document(view.document)
             if view.tokens:

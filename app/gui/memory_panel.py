@@ -267,6 +267,20 @@ class MemoryPanel(QFrame):
         for label in self._values.values():
             label.setText("–")
 
+    def snapshot(self) -> dict:
+        """The chart's series and the shown numbers, to show a finished job again later."""
+        return {"kv": list(self.chart.kv), "process": list(self.chart.process),
+                "values": {key: label.text() for key, label in self._values.items()},
+                "samples": self.samples_received, "span": self.chart.now()}
+
+    def restore(self, snapshot: dict) -> None:
+        self.chart.kv = list(snapshot["kv"])
+        self.chart.process = list(snapshot["process"])
+        self.samples_received = snapshot["samples"]
+        for key, text in snapshot["values"].items():
+            self._values[key].setText(text)
+        self.chart.update()
+
     def add_kv_sample(self, held: int, full: int) -> None:
         self.samples_received += 1
         self.chart.add_kv(held, full)

@@ -97,6 +97,7 @@ class SettingsDialog(QDialog):
         self._updating_preset = False
 
         tabs = QTabWidget(self)
+        self.tabs = tabs
         forms: dict[str, QFormLayout] = {}
         for group in ("model", "summary", "cache"):
             page = QWidget()

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QSizePolicy,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
@@ -61,6 +62,8 @@ class SummaryView(QFrame):
         self.title.setObjectName("cardTitle")
         self.state = QLabel("", self)
         self.state.setObjectName("muted")
+        # Long states (a failure's reason) must not widen the window: elide, full text in the tooltip.
+        self.state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.browser = QTextBrowser(self)
         self.browser.setOpenExternalLinks(False)
         self.browser.setAccessibleName("Summary text")
@@ -120,7 +123,7 @@ class SummaryView(QFrame):
         self._stats = {}
         self._meta = dict(meta or {})
         self.title.setText(self._meta.get("title") or "Summary")
-        self.state.setText(state)
+        self.set_state(state)
         self.stats_label.setText("")
         self.browser.clear()
         self._dirty = False
@@ -133,6 +136,16 @@ class SummaryView(QFrame):
 
     def set_state(self, state: str) -> None:
         self.state.setText(state)
+        self.state.setToolTip(state)
+
+    def show_error(self, title: str, message: str) -> None:
+        """Show why a document failed, in place of its summary."""
+        self._text = ""
+        self._dirty = False
+        self.set_state("failed")
+        self.stats_label.setText("")
+        self.browser.setMarkdown(f"### {title}\n\n{message}\n\nFix the file, or remove it from the queue (Del).")
+        self._update_buttons()
 
     def set_result(self, summary: str, stats: dict[str, Any], meta: dict[str, Any] | None = None,
                    state: str = "") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,10 @@ DARK = Colors(
 
 
 def is_dark() -> bool:
-    """Whether the system asks for a dark scheme (Qt 6.5+ reports it; otherwise judge the palette)."""
+    """Whether to draw dark: ``SEPSUM_THEME=dark|light`` if set, else the system scheme (or its palette)."""
+    forced = os.environ.get("SEPSUM_THEME", "").lower()
+    if forced in ("dark", "light"):
+        return forced == "dark"
     hints = QGuiApplication.styleHints()
     scheme = hints.colorScheme()
     if scheme == Qt.ColorScheme.Dark:

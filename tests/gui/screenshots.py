@@ -23,8 +23,7 @@ def main() -> int:
     from app import offline
 
     offline.enforce()
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
-    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtCore import QEventLoop, QTimer
 
     from app.engine import registry
     from app.gui.application import create_application, save_screenshot
@@ -58,15 +57,17 @@ def main() -> int:
     chat = DATA / "chats" / "whatsapp" / "languages__english_android.txt"
     pdf = DATA / "pdfs" / "pl_scotus-transcript-p1.pdf"
     window.add_paths([chat, pdf, DATA / "pdfs" / "om_invalid_headerEOFonly_BROKEN.pdf"])
-    streamed = {"n": 0, "shot": False}
+    shot = {"taken": False}
 
-    def on_text(_job, _text):
-        streamed["n"] += 1
-        if streamed["n"] == 6 and not streamed["shot"]:
-            streamed["shot"] = True
-            QTimer.singleShot(150, lambda: save_screenshot(window, OUT / "streaming.png"))
+    def maybe_shoot():  # polled on the GUI thread (a slot on a worker signal would run on the worker)
+        view = window.current
+        if not shot["taken"] and view is not None and view.text_updates >= 6:
+            shot["taken"] = True
+            save_screenshot(window, OUT / "streaming.png")
 
-    window.worker.text.connect(on_text)
+    poll = QTimer(window)
+    poll.timeout.connect(maybe_shoot)
+    poll.start(100)
     window.start()
     wait_for(window.queueFinished)
     settle()
@@ -86,21 +87,22 @@ def main() -> int:
     settle()
     save_screenshot(window, OUT / "history.png")
     dialog = SettingsDialog(window.settings, window)
+    dialog.tabs.setCurrentIndex(2)  # the cache tab: presets and budgets
     dialog.show()
     settle()
     save_screenshot(dialog, OUT / "settings.png")
     dialog.close()
     window.close()
 
-    QGuiApplication.styleHints().setColorScheme(Qt.ColorScheme.Dark)
-    app.processEvents()
+    os.environ["SEPSUM_THEME"] = "dark"  # the offscreen platform has no system scheme to follow
     from app.gui import theme
 
     theme.apply(app)
     dark = MainWindow(show_error_dialogs=False)
     dark.resize(1280, 860)
     dark.show()
-    dark.history_view.list.setCurrentRow(1)
+    dark.add_paths([chat, pdf])
+    dark.history_view.list.setCurrentRow(0)
     dark.recent.set_paths([str(chat), str(pdf)])
     settle()
     save_screenshot(dark, OUT / "dark.png")
