@@ -173,7 +173,7 @@ def test_auto_mode_follows_the_document_length(loaded):
 
     config = CacheConfig()
     assert pipeline.choose_mode("auto", 300, config) == "single"
-    assert pipeline.choose_mode("auto", 50_000, config) == "notes"
+    assert pipeline.choose_mode("auto", 50_000, config) == "mapreduce"
     assert pipeline.choose_mode("auto", 50_000, CacheConfig.full()) == "single"
     assert pipeline.choose_mode("mapreduce", 300, config) == "mapreduce"
 
