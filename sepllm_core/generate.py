@@ -17,6 +17,7 @@ import torch
 from sepllm_core.cache import SepCache, build_cache
 from sepllm_core.config import CacheConfig
 from sepllm_core.events import Done, Event, MemorySample, Progress, Token
+from sepllm_core.fast_decode import FastDecode
 from sepllm_core.positions import find_rotary_module
 from sepllm_core.separators import separator_table
 
@@ -167,6 +168,10 @@ class Session:
         ``Done(stopped_by="cancelled")``.
     separators : torch.BoolTensor, optional
         Separator table; computed from the tokenizer (once per tokenizer) when omitted.
+    fast_decode : bool
+        Decode steps use :class:`sepllm_core.fast_decode.FastDecode` (single-token attention as
+        two grouped matmuls on CPU) where the model supports it; False keeps the model's own
+        attention for every forward.
 
     Notes
     -----
@@ -177,7 +182,8 @@ class Session:
     memory_every = 16  # decode steps between MemorySample/Progress events
 
     def __init__(self, model: Any, tokenizer: Any, cache_config: CacheConfig | None = None,
-                 cancel: threading.Event | None = None, separators: torch.Tensor | None = None):
+                 cancel: threading.Event | None = None, separators: torch.Tensor | None = None,
+                 fast_decode: bool = True):
         self.model = model
         self.tokenizer = tokenizer
         self.cache_config = cache_config or CacheConfig.balanced()
@@ -188,6 +194,7 @@ class Session:
         self.cache: SepCache = build_cache(model.config, self.cache_config, separators,
                                            rotary=find_rotary_module(model))
         self.eos_ids = _eos_ids(model, tokenizer)
+        self.fast = FastDecode(model, enabled=fast_decode)
         self.cancelled = False
         self._last_logits: torch.Tensor | None = None
         self._started = time.perf_counter()
@@ -309,7 +316,8 @@ class Session:
                     self._decode_s += time.perf_counter() - t0
                     self._output_tokens += 1
                     break
-                logits = self._forward(torch.tensor([[token]]), protect_output)
+                with self.fast.step():
+                    logits = self._forward(torch.tensor([[token]]), protect_output)
                 self._last_logits = logits
                 self._decode_s += time.perf_counter() - t0
                 self._decode_tokens += 1

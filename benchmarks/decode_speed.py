@@ -1,0 +1,103 @@
+"""Decode tokens/s of the Session, eager attention vs the fast decode path, side by side in one process.
+
+For each context length and cache (balanced SepLLM preset, full cache) one Session reads the first
+N tokens of Moby Dick once; then decode rounds alternate between the modes (and thread counts) on
+that same session, so every mode sees the same context (it grows by the few tokens decoded). The
+llama.cpp figures are the ones measured on this CPU (../shared/STACK.md, 2 threads), for the ratio.
+
+    .venv/bin/python -m benchmarks.decode_speed --contexts 512 2048 8192 --threads 1 2 --tokens 32 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+
+LLAMA_CPP_DECODE = {512: 118.8, 2048: 89.7, 8192: 45.3}
+"""llama.cpp decode tok/s on this CPU, 2 threads, same GGUF (8192: measured at 8000 tokens)."""
+
+
+def decode_round(session: Any, tokens: int) -> float:
+    """Greedy-decode ``tokens`` tokens (no eos, no repetition stop); tokens/s over the whole loop."""
+    from sepllm_core.generate import SamplingConfig
+
+    start = time.perf_counter()
+    for _ in session.generate(tokens, sampling=SamplingConfig(), detect_repetition=False):
+        pass
+    return tokens / (time.perf_counter() - start)
+
+
+def measure(model: Any, tokenizer: Any, ids: list[int], config: Any, modes: list[str], threads: list[int],
+            tokens: int, rounds: int) -> dict[str, Any]:
+    """Median decode tok/s per (mode, threads) after feeding ``ids``; prefill tok/s of the feed."""
+    from sepllm_core.fast_decode import FastDecode
+    from sepllm_core.generate import Session
+
+    torch.set_num_threads(max(threads))
+    session = Session(model, tokenizer, config)
+    session.eos_ids = set()
+    start = time.perf_counter()
+    for _ in session.feed(torch.tensor(ids)):
+        pass
+    prefill = len(ids) / (time.perf_counter() - start)
+    switches = {mode: FastDecode(model, enabled=mode == "fast") for mode in modes}
+    for mode in modes:  # warm-up: oneDNN's first bf16 steps are slow
+        session.fast = switches[mode]
+        decode_round(session, 4)
+    rates: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for n_threads in threads:
+            torch.set_num_threads(n_threads)
+            for mode in modes:
+                session.fast = switches[mode]
+                rates.setdefault(f"{mode}/{n_threads}t", []).append(decode_round(session, tokens))
+    return {"prefill_tokens_per_s": prefill, "kv_entries": session.cache.length,
+            "decode_tokens_per_s": {key: statistics.median(v) for key, v in rates.items()},
+            "runs": rates}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one JSON line per (context, cache) and a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contexts", type=int, nargs="+", default=[512, 2048, 8192])
+    parser.add_argument("--caches", nargs="+", default=["balanced", "full"], choices=["balanced", "full"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
+    parser.add_argument("--tokens", type=int, default=32, help="tokens per decode round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode (median)")
+    parser.add_argument("--book", default="moby", choices=["moby", "cats"])
+    args = parser.parse_args(argv)
+
+    from benchmarks import common
+    from sepllm_core.config import CacheConfig
+
+    model, tokenizer = common.load_default_model()
+    ids_all = common.book_ids(tokenizer, args.book, max(args.contexts))
+    configs = {"balanced": CacheConfig.balanced(), "full": CacheConfig.full().with_(chunk_size=512)}
+    rows = []
+    for context in args.contexts:
+        for cache in args.caches:
+            result = measure(model, tokenizer, ids_all[:context], configs[cache], ["eager", "fast"],
+                             args.threads, args.tokens, args.rounds)
+            row = {"context": context, "cache": cache, "threads": args.threads, **result,
+                   "llama_cpp_decode_2t": LLAMA_CPP_DECODE.get(context)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    print(f"\n{'context':>7} {'cache':>8} {'prefill':>8} " + " ".join(
+        f"{k:>10}" for k in rows[0]["decode_tokens_per_s"]) + "  llama.cpp/2  best/(llama.cpp/2)")
+    for row in rows:
+        rates = row["decode_tokens_per_s"]
+        half = (row["llama_cpp_decode_2t"] or 0) / 2
+        best = max(rates.values())
+        ratio = f"{best / half:.2f}" if half else "-"
+        print(f"{row['context']:>7} {row['cache']:>8} {row['prefill_tokens_per_s']:>8.0f} "
+              + " ".join(f"{v:>10.1f}" for v in rates.values()) + f"  {half:>11.1f}  {ratio:>17}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
