@@ -71,6 +71,7 @@ class JobView:
         self.text = ""
         self.text_updates = 0  # streamed batches received (the worker sends at most ~20 a second)
         self.kv_samples = 0
+        self.tokens_per_s = 0.0  # the latest reading or writing speed
         self.stats: dict[str, Any] = {}
         self.message = ""
         self.percent = 0.0
@@ -481,6 +482,7 @@ class MainWindow(QMainWindow):
         reading = event.phase in READING_PHASES
         percent = PREFILL_SHARE * fraction if reading else PREFILL_SHARE + (100 - PREFILL_SHARE) * fraction
         view.percent = max(view.percent, min(percent, 99.0))
+        view.tokens_per_s = event.tokens_per_s
         self._show_progress(view)
         if self.shown_job == job_id:
             phase = "reading the document" if reading else "writing the summary"
@@ -663,7 +665,11 @@ class MainWindow(QMainWindow):
         state = {"done": "from history"}.get(entry.status, f"from history · {entry.status}")
         meta = {"title": entry.title or Path(entry.path).name, "path": entry.path, "kind": entry.kind,
                 "model": entry.model, "settings": entry.settings}
-        self.summary_view.set_result(entry.summary, entry.stats, meta, state=state)
+        if entry.status == "failed":
+            self.summary_view.clear(meta)
+            self.summary_view.show_error(f"Could not summarize {Path(entry.path).name}", entry.message)
+        else:
+            self.summary_view.set_result(entry.summary, entry.stats, meta, state=state)
         self.shown_job = None
 
     def show_error(self, title: str, message: str) -> None:

@@ -159,7 +159,7 @@ class MemoryChart(QWidget):
         legend = [("held", c.kv_held, False), ("full attention", c.kv_full, True)]
         plot = self._frame(painter, lane, "KV cache", top, legend, c)
         if len(self.kv) < 1 or top <= 0:
-            self._empty(painter, plot, "waiting for the first chunk…" if self.process else "no run yet", c)
+            self._empty(painter, plot, "no KV cache samples (yet)" if self.process else "no run yet", c)
             return
         held = [(p.t, p.held) for p in self.kv]
         full = [(p.t, p.full) for p in self.kv]
@@ -299,7 +299,8 @@ class MemoryPanel(QFrame):
 
     def set_speed(self, reading: bool, tokens_per_s: float, eta_s: float | None) -> None:
         verb = "reading" if reading else "writing"
-        self._values["speed"].setText(f"{tokens_per_s:,.0f} tok/s {verb}" if tokens_per_s else "–")
+        rate = f"{tokens_per_s:,.1f}" if tokens_per_s < 10 else f"{tokens_per_s:,.0f}"
+        self._values["speed"].setText(f"{rate} tok/s {verb}" if tokens_per_s else "–")
         self._values["eta"].setText(format_duration(eta_s))
 
     def set_estimate(self, text: str, fits: bool | None) -> None:

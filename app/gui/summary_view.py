@@ -207,7 +207,8 @@ def _describe_stats(stats: dict[str, Any]) -> str:
         parts.append(f"{int(new_tokens):,} generated")
     for key, label in (("prefill_tokens_per_s", "read"), ("decode_tokens_per_s", "write")):
         if stats.get(key):
-            parts.append(f"{float(stats[key]):,.0f} tok/s {label}")
+            rate = float(stats[key])
+            parts.append(f"{rate:,.1f} tok/s {label}" if rate < 10 else f"{rate:,.0f} tok/s {label}")
     kv = stats.get("kv_bytes_peak") or stats.get("kv_bytes")
     full = stats.get("kv_bytes_full_equivalent") or stats.get("kv_bytes_full_peak")
     if kv and full:

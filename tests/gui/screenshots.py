@@ -82,7 +82,7 @@ def main() -> int:
     settle()
     save_screenshot(window, OUT / "error.png")
     window.tabs.setCurrentWidget(window.history_view)
-    window.history_view.list.setCurrentRow(0)
+    window.history_view.list.setCurrentRow(1)
     window.tabs.setCurrentWidget(window.history_view)
     settle()
     save_screenshot(window, OUT / "history.png")
@@ -102,7 +102,8 @@ def main() -> int:
     dark.resize(1280, 860)
     dark.show()
     dark.add_paths([chat, pdf])
-    dark.history_view.list.setCurrentRow(0)
+    done_rows = [i for i, e in enumerate(dark.history.entries()) if e.status == "done"]
+    dark.history_view.list.setCurrentRow(done_rows[-1] if done_rows else 0)
     dark.recent.set_paths([str(chat), str(pdf)])
     settle()
     save_screenshot(dark, OUT / "dark.png")
