@@ -206,15 +206,23 @@ class Session:
 
     # -- low level ---------------------------------------------------------------------------
 
-    def _forward(self, ids: torch.Tensor, protect: bool) -> torch.Tensor:
-        """One forward of ``ids`` ``[1, q]`` through the cache; returns last-position logits ``[vocab]`` fp32."""
+    def _forward(self, ids: torch.Tensor, protect: bool, decode: bool = False) -> torch.Tensor:
+        """One forward of ``ids`` ``[1, q]`` through the cache; returns last-position logits ``[vocab]`` fp32.
+
+        ``decode`` (one token) goes through :meth:`FastDecode.forward`, which falls back to the
+        model's own forward where the fast path is off.
+        """
         cache = self.cache
         cache.push_tokens(ids, protected=protect)
         position_ids = cache.next_position_ids(ids.shape[1]).to(self.device)
-        out = self.model(input_ids=ids.to(self.device), position_ids=position_ids, cache=cache,
-                         use_cache=True, logits_to_keep=1)
+        if decode:
+            logits = self.fast.forward(ids.to(self.device), position_ids, cache)
+        else:
+            out = self.model(input_ids=ids.to(self.device), position_ids=position_ids, cache=cache,
+                             use_cache=True, logits_to_keep=1)
+            logits = out.logits[0, -1].float()
         cache.compress()
-        return out.logits[0, -1].float()
+        return logits
 
     def _memory_sample(self) -> MemorySample:
         s = self.cache.stats()
@@ -316,8 +324,7 @@ class Session:
                     self._decode_s += time.perf_counter() - t0
                     self._output_tokens += 1
                     break
-                with self.fast.step():
-                    logits = self._forward(torch.tensor([[token]]), protect_output)
+                logits = self._forward(torch.tensor([[token]]), protect_output, decode=True)
                 self._last_logits = logits
                 self._decode_s += time.perf_counter() - t0
                 self._decode_tokens += 1

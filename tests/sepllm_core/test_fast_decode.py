@@ -97,8 +97,7 @@ def test_logits_close_to_sdpa_path(default_model, book_ids):
         logits = []
         with torch.inference_mode():
             for token in forced:
-                with session.fast.step():
-                    logits.append(session._forward(torch.tensor([[token]]), False))
+                logits.append(session._forward(torch.tensor([[token]]), False, decode=True))
         rows[fast] = torch.stack(logits)
     assert (rows[True] - rows[False]).abs().max() < 1.0  # bf16 logits of magnitude ~20: a few ulps
     assert torch.equal(rows[True].argmax(-1), rows[False].argmax(-1))
@@ -107,7 +106,7 @@ def test_logits_close_to_sdpa_path(default_model, book_ids):
 def test_step_swaps_and_restores_only_for_one_forward(default_model):
     model, _ = default_model
     fast = FastDecode(model)
-    assert fast.active and fast.reason is None
+    assert fast.active and fast.reason is None and fast.head_reason is None
     with pytest.raises(RuntimeError, match="boom"), fast.step():
         assert model.config._attn_implementation == "sepllm_decode_sdpa"
         raise RuntimeError("boom")
@@ -118,7 +117,7 @@ def test_prefill_and_tiny_models_fall_back_unchanged():
     """Multi-token forwards go to the model's own attention; single-token ones match it closely."""
     model = tiny_model("qwen2", layers=2)
     fast = FastDecode(model)
-    assert fast.active
+    assert fast.active and "bf16" in str(fast.head_reason)  # fp32 model: its own output layer
     ids = torch.randint(4, 100, (1, 12))
     with torch.inference_mode():
         reference = model(input_ids=ids).logits
@@ -131,6 +130,19 @@ def test_prefill_and_tiny_models_fall_back_unchanged():
         with fast.step():
             stepped = model(input_ids=ids[:, -1:], cache=out.past_key_values).logits
     torch.testing.assert_close(stepped, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_packed_head_logits_equal_the_models(default_model):
+    """The prepacked output layer gives bit-equal logits to the model's own forward."""
+    model, _ = default_model
+    fast = FastDecode(model)
+    ids = torch.tensor([[1, 504, 3458, 314, 260, 1345]])
+    positions = torch.arange(ids.shape[1])[None]
+    with torch.inference_mode():
+        expected = model(input_ids=ids[:, :1], position_ids=positions[:, :1]).logits[0, -1].float()
+        got = fast.forward(ids[:, :1], positions[:, :1], None)
+    assert torch.equal(got, expected)
+    assert fast._packed_head() is fast._packed_head()  # packed once per model
 
 
 def test_unsupported_models_keep_their_attention():
