@@ -217,6 +217,14 @@ class FastDecode:
             logits = torch.ops.mkldnn._linear_pointwise(hidden, packed, bias, "none", [], "")
             return logits[0].float()
 
+    def describe(self) -> str:
+        """``fast``, ``fast (model head: why)`` or ``eager (why)``, for stats and logs."""
+        if not self.active:
+            return f"eager ({self.reason})"
+        if self.head_reason is not None:
+            return f"fast (model head: {self.head_reason})"
+        return "fast"
+
     @contextmanager
     def step(self) -> Iterator[None]:
         """Run the enclosed single-token forward with the fast attention (restored afterwards)."""

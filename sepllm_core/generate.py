@@ -375,6 +375,7 @@ class Session:
             "decode_tokens_per_s": self._decode_tokens / self._decode_s if self._decode_s > 0 else 0.0,
             "seconds": self._prefill_s + self._decode_s,
             "wall_seconds": time.perf_counter() - self._started,
+            "decode_path": self.fast.describe(),
             "policy": self.cache_config.policy,
             "positions": self.cache.positions_mode,
         }

@@ -64,6 +64,7 @@ def _greedy(model, tokenizer, ids, config, fast: bool, steps: int) -> list[int]:
     session.eos_ids = set()
     assert session.fast.active is fast
     list(session.feed(ids, protect=True))
+    assert session.stats()["decode_path"] == ("fast" if fast else "eager (disabled)")
     return [e.token_id for e in session.generate(steps, detect_repetition=False) if isinstance(e, Token)]
 
 
@@ -147,7 +148,7 @@ def test_packed_head_logits_equal_the_models(default_model):
 
 def test_unsupported_models_keep_their_attention():
     model = tiny_model("llama", layers=1)
-    assert FastDecode(model, enabled=False).reason == "disabled"
+    assert FastDecode(model, enabled=False).describe() == "eager (disabled)"
     model.config._attn_implementation = "flex_attention"
     off = FastDecode(model)
     assert not off.active and "flex_attention" in str(off.reason)
