@@ -6,12 +6,16 @@ that same session, so every mode sees the same context (it grows by the few toke
 llama.cpp figures are the ones measured on this CPU (../shared/STACK.md, 2 threads), for the ratio.
 
     .venv/bin/python -m benchmarks.decode_speed --contexts 512 2048 8192 --threads 1 2 --tokens 32 --rounds 3
+
+Run it once more with ``OMP_WAIT_POLICY=PASSIVE`` in the environment (it must be set before torch
+starts): on a loaded 2-core machine, 2 spinning OpenMP threads made a bf16 decode step ~60x slower.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Any
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         for cache in args.caches:
             result = measure(model, tokenizer, ids_all[:context], configs[cache], ["eager", "fast"],
                              args.threads, args.tokens, args.rounds)
-            row = {"context": context, "cache": cache, "threads": args.threads, **result,
+            row = {"context": context, "cache": cache, "threads": args.threads,
+                   "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"), **result,
                    "llama_cpp_decode_2t": LLAMA_CPP_DECODE.get(context)}
             print(json.dumps(row), flush=True)
             rows.append(row)
