@@ -77,7 +77,7 @@ def main() -> int:
          str(ROOT / "packaging" / "sepsum.spec")], env=env)
     bundle = DIST / "sepsum"
     # Drop what a CPU bundle never loads: torch's C++ headers and static libraries.
-    for junk in ("_internal/torch/include", "_internal/torch/lib/libtorch_cuda_linalg.so"):
+    for junk in ("_internal/torch/include",):
         target = bundle / junk
         if target.is_dir():
             shutil.rmtree(target)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     perplexity.set_defaults(func=_perplexity)
 
     rouge = sub.add_parser("rouge", help="ROUGE of generated summaries against reference summaries")
-    rouge.add_argument("pairs", metavar="PATH", type=Path, help="JSONL of documents with reference summaries")
-    rouge.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N rows")
-    rouge.add_argument("--mode", choices=("single", "notes", "mapreduce", "truncate", "auto"), default="auto")
-    rouge.add_argument("--cache", choices=CACHES, default="sepllm")
-    rouge.add_argument("--length", default="medium", help="summary length (short, medium, long)")
-    rouge.add_argument("--model", default=None, help="registered model name or path (default model if omitted)")
-    rouge.add_argument("--format", choices=("json", "text"), default="text")
+    from app.summarize import rouge_eval
+
+    rouge_eval.add_arguments(rouge)
     rouge.set_defaults(func=_rouge)
 
 
@@ -171,15 +166,6 @@ def _perplexity(args: argparse.Namespace) -> int:
 
 
 def _rouge(args: argparse.Namespace) -> int:
-    try:
-        rouge_eval = importlib.import_module("app.summarize.rouge_eval")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("app.summarize.rouge_eval", "app.summarize"):
-            raise
-        rouge_eval = None
-    run = getattr(rouge_eval, "run", None)
-    if run is None:
-        print("sepsum eval rouge: not available in this build (app.summarize.rouge_eval.run is missing)",
-              file=sys.stderr)
-        return 2
-    return int(run(args) or 0)
+    from app.summarize import rouge_eval
+
+    return int(rouge_eval.run(args) or 0)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 
@@ -63,16 +61,8 @@ def test_rouge_parser_takes_the_pipeline_options():
     assert str(args.pairs) == "pairs.jsonl"
 
 
-def test_rouge_without_its_implementation_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "app.summarize.rouge_eval", types.ModuleType("app.summarize.rouge_eval"))
-    assert main(["eval", "rouge", "pairs.jsonl"]) == 2
-    assert "app.summarize.rouge_eval.run is missing" in capsys.readouterr().err
-
-
-def test_rouge_calls_the_pipeline_implementation(monkeypatch):
-    seen = {}
-    module = types.ModuleType("app.summarize.rouge_eval")
-    module.run = lambda args: seen.setdefault("args", args) and 0
-    monkeypatch.setitem(sys.modules, "app.summarize.rouge_eval", module)
-    assert main(["eval", "rouge", "pairs.jsonl", "--limit", "2"]) == 0
-    assert seen["args"].limit == 2
+def test_rouge_on_a_missing_pairs_file_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    assert main(["eval", "rouge", str(missing), "--limit", "2"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope.jsonl" in err
