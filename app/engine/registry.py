@@ -67,6 +67,11 @@ def resolve(name_or_path: str | None) -> ModelEntry:
         fmt = "gguf" if candidate.suffix.lower() == ".gguf" else "safetensors"
         return ModelEntry(name=candidate.name, path=str(candidate), source="path", format=fmt)
     if key == DEFAULT_MODEL_NAME:
+        from app.engine.default_model import bundled_model_dir
+
+        bundled = bundled_model_dir()
+        if bundled is not None:  # first start of the desktop bundle: use the model it carries
+            return ModelEntry(name=key, path=str(bundled), source="bundled")
         raise ModelError("the default model is not installed: run 'sepsum models install-default'")
     known = ", ".join(sorted(entries)) or "none"
     raise ModelError(f"no model named '{key}' (registered: {known}): run 'sepsum models list' or import it")

