@@ -77,12 +77,11 @@ def main() -> int:
          str(ROOT / "packaging" / "sepsum.spec")], env=env)
     bundle = DIST / "sepsum"
     # Drop what a CPU bundle never loads: torch's C++ headers and static libraries.
-    for junk in ("_internal/torch/include",):
-        target = bundle / junk
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    shutil.rmtree(bundle / "_internal" / "torch" / "include", ignore_errors=True)
+    # torch/bin holds test programs and protoc; torch only needs torch_shm_manager at import.
+    for tool in (bundle / "_internal" / "torch" / "bin").glob("*"):
+        if tool.name != "torch_shm_manager":
+            shutil.rmtree(tool) if tool.is_dir() else tool.unlink()
     built_s = time.perf_counter() - started
     archive = make_archive(bundle, __version__)
     print(f"bundle: {bundle} ({folder_bytes(bundle) / 1e6:.0f} MB) built in {built_s:.0f} s")

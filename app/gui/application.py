@@ -77,10 +77,10 @@ def run(files: list[Path], *, autostart: bool = False, screenshot: Path | None =
     window.closed.connect(loop.quit)
     if files:
         window.add_paths(files)
-    if autostart:
+    if autostart and files:
         QTimer.singleShot(0, window.start)
-        if not files and exit_when_done:
-            QTimer.singleShot(0, lambda: finished(0))
+    elif exit_when_done:  # nothing to run: the window as it opened is the result
+        QTimer.singleShot(0, lambda: finished(0))
     # A local loop that ends with the window (not app.exec()): the app object stays usable afterwards.
     loop.exec()
     return outcome["code"] if exit_when_done else 0

@@ -58,3 +58,16 @@ def test_queue_rows_never_hold_none_in_qt_data(qtbot):
         assert isinstance(item.data(1, PERCENT_ROLE), float)
         assert isinstance(item.data(1, STATE_ROLE), str)
         assert item.data(0, JOB_ID_ROLE) == job_id
+
+
+def test_screenshot_of_an_empty_window_exits_without_autostart(tmp_path):
+    """``sepsum gui --screenshot PNG --exit-when-done`` (no files): the packaging smoke test's cold start."""
+    import os
+    import subprocess
+
+    shot = tmp_path / "window.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SEPSUM_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "app", "gui", "--screenshot", str(shot), "--exit-when-done"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert shot.stat().st_size > 1000
