@@ -33,7 +33,9 @@ def preview_text(document: Any) -> str:
             line = f"── Page {unit.page} ──\n{unit.text.strip()}\n"
         elif unit.author is not None:
             when = unit.time.strftime("%Y-%m-%d %H:%M") if unit.time is not None else ""
-            line = f"[{when}] {unit.author}: {unit.text}" if when else f"{unit.author}: {unit.text}"
+            # An empty message is a dropped media placeholder or deleted message (not sent to the model).
+            text = unit.text or "‹media or deleted message, not sent to the model›"
+            line = f"[{when}] {unit.author}: {text}" if when else f"{unit.author}: {text}"
         else:
             title = f"## {unit.title}\n" if unit.title else ""
             line = f"{title}{unit.text.strip()}\n"

@@ -185,3 +185,16 @@ def test_window_shortcuts_accessible_names_and_estimate(qtbot, installed_home):
     assert window.document_view.meter.trained_context == 8192
     window.close()
     assert window.thread.isFinished()
+
+
+def test_preview_marks_dropped_media_messages(shared_data):
+    """Media placeholders become empty messages (dropped for the model); the preview says so."""
+    from app.gui.document_view import preview_text
+    from app.ingest.detect import load_document
+
+    doc = load_document(shared_data / "chats" / "whatsapp" / "languages__english_android.txt")
+    empty = [unit for unit in doc.units if unit.author and not unit.text]
+    assert empty
+    preview = preview_text(doc)
+    assert preview.count("‹media or deleted message, not sent to the model›") >= min(len(empty), 5)
+    assert "media or deleted" not in doc.text_for_model()
