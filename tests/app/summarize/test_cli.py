@@ -12,30 +12,24 @@ import pytest
 
 from app.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "resources" / "sample.md"
 STATS_KEYS = {"input_tokens", "output_tokens", "kv_bytes_peak", "kv_bytes_full_equivalent", "kv_entries_peak",
               "prefill_tokens_per_s", "decode_tokens_per_s", "seconds", "peak_rss_bytes", "peak_gpu_bytes",
               "model", "device", "dtype", "quant", "cache"}
 
 
-@pytest.fixture
-def short_doc(tmp_path) -> Path:
-    text = SAMPLE.read_text(encoding="utf-8")
-    path = tmp_path / "report.md"
-    path.write_text(text[: text.index("## 3. What happened")], encoding="utf-8")
-    return path
 
 
-def test_json_for_several_files_with_a_bad_one(installed_home, short_doc, tmp_path, capsys):
+def test_json_for_several_files_with_a_bad_one(installed_home, short_report, tmp_path, capsys):
     bad = tmp_path / "empty.txt"
     bad.write_text("   \n", encoding="utf-8")
-    code = main(["summarize", str(short_doc), str(bad), "--format", "json", "--length", "short",
+    code = main(["summarize", str(short_report), str(bad), "--format", "json", "--length", "short",
                  "--max-new-tokens", "12", "--device", "cpu"])
     out, err = capsys.readouterr()
     assert code == 3  # an input problem, and the good file was still summarized
     objects = [json.loads(line) for line in out.splitlines() if line.strip()]
-    good = next(o for o in objects if o["path"] == str(short_doc))
+    good = next(o for o in objects if o["path"] == str(short_report))
     assert good["summary"] and set(good["stats"]) >= STATS_KEYS
     stats = good["stats"]
     assert stats["device"] == "cpu" and stats["quant"] == "none" and stats["cache"]["policy"] == "sepllm"
@@ -48,16 +42,16 @@ def test_json_for_several_files_with_a_bad_one(installed_home, short_doc, tmp_pa
     assert "tok/s" not in err  # stderr is not a terminal: no progress line
 
 
-def test_text_streams_to_stdout_and_output_dir_gets_files(installed_home, short_doc, tmp_path, capsys):
-    assert main(["summarize", str(short_doc), "--length", "short", "--max-new-tokens", "10"]) == 0
+def test_text_streams_to_stdout_and_output_dir_gets_files(installed_home, short_report, tmp_path, capsys):
+    assert main(["summarize", str(short_report), "--length", "short", "--max-new-tokens", "10"]) == 0
     streamed = capsys.readouterr().out
     assert streamed.strip()
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    assert main(["summarize", str(short_doc), "--format", "markdown", "--max-new-tokens", "10",
+    assert main(["summarize", str(short_report), "--format", "markdown", "--max-new-tokens", "10",
                  "--output", str(out_dir)]) == 0
     assert capsys.readouterr().out == ""
-    written = (out_dir / "report.md.summary.md").read_text()
+    written = (out_dir / f"{short_report.name}.summary.md").read_text()
     assert written.startswith("## ") and len(written) > 10
 
 
@@ -67,13 +61,13 @@ def test_missing_file_is_exit_3_with_one_line(installed_home, tmp_path, capsys):
     assert len(err) == 1 and "nope.pdf" in err[0]
 
 
-def test_memory_estimate_refuses_before_loading(installed_home, short_doc, monkeypatch, capsys):
+def test_memory_estimate_refuses_before_loading(installed_home, short_report, monkeypatch, capsys):
     from app.engine import estimate
 
     monkeypatch.setattr(estimate, "free_bytes", lambda device: 50 * 1024 * 1024)
     loads = []
     monkeypatch.setattr("app.engine.models.load_model", lambda *a, **k: loads.append(1))
-    assert main(["summarize", str(short_doc), "--device", "cpu"]) == 5
+    assert main(["summarize", str(short_report), "--device", "cpu"]) == 5
     err = capsys.readouterr().err.strip()
     assert "needs" in err and "free" in err and "\n" not in err
     assert not loads
