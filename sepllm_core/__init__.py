@@ -3,12 +3,27 @@
 The main names: :class:`CacheConfig` (policy and budgets), :func:`build_cache` /
 :class:`SepCache` (a transformers ``Cache`` that compresses while reading),
 :func:`separator_table` (separator tokens of any vocabulary), and :class:`Session`
-(chunked prefill + decode loop yielding events, with cancel).
+(chunked prefill + decode loop yielding events, with cancel). They load on first use, so
+importing a light module such as :mod:`sepllm_core.events` does not import torch.
 """
 
-from sepllm_core.cache import SepCache, build_cache
-from sepllm_core.config import CacheConfig
-from sepllm_core.generate import SamplingConfig, Session
-from sepllm_core.separators import separator_table
+from __future__ import annotations
 
-__all__ = ["CacheConfig", "SamplingConfig", "SepCache", "Session", "build_cache", "separator_table"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CacheConfig": "sepllm_core.config",
+    "SamplingConfig": "sepllm_core.generate",
+    "SepCache": "sepllm_core.cache",
+    "Session": "sepllm_core.generate",
+    "build_cache": "sepllm_core.cache",
+    "separator_table": "sepllm_core.separators",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'sepllm_core' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -23,3 +23,11 @@ def test_no_command_prints_help_and_exits_2(capsys):
 def test_console_script_runs_as_module():
     result = subprocess.run([sys.executable, "-m", "app", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("sepsum ")
+
+
+def test_parsing_the_command_line_does_not_import_torch():
+    """``sepsum --version`` and ``--help`` answer at once: torch loads only when a command runs."""
+    code = "import sys, app.cli; app.cli.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
