@@ -108,3 +108,15 @@ def build_document(
     metadata.update(extra or {})
     return Document(kind=kind, title=title, source=str(path), units=units, metadata=metadata,
                     warnings=warnings)
+
+
+def conversations_document(kind: str, label: str, path: Path, conversations: list[tuple[str, list[Unit]]],
+                           *, warnings: list[str], counts: Counter[str]) -> Document:
+    """Assistant exports (ChatGPT, Claude): every conversation with a message, oldest first, in one document."""
+    titles = [title for title, units in conversations if units]
+    if not titles:
+        raise malformed(path, kind, "none of its conversations holds a message")
+    units = [unit for _, conversation_units in conversations for unit in conversation_units]
+    title = titles[0] if len(titles) == 1 else f"{label} conversations ({len(titles)})"
+    return build_document(kind, title, path, units, warnings=warnings, counts=counts,
+                          extra={"conversations": titles}, chronological=False)

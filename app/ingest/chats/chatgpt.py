@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from app.ingest.chats.assemble import build_document, from_epoch, malformed
+from app.ingest.chats.assemble import conversations_document, from_epoch
 from app.ingest.document import Document, Unit
 
 _AUTHORS = {"user": "User", "assistant": "ChatGPT"}
@@ -94,16 +94,8 @@ def parse(path: Path, data: Any, warnings: list[str]) -> Document:
 
     conversations.sort(key=created)
     counts: Counter[str] = Counter()
-    units: list[Unit] = []
-    titles: list[str] = []
+    parsed = []
     for number, conversation in enumerate(conversations, 1):
         title = str(conversation.get("title") or f"Conversation {number}")
-        conversation_units = _units(conversation, title, counts)
-        if conversation_units:
-            titles.append(title)
-            units += conversation_units
-    if not titles:
-        raise malformed(path, "chatgpt", "none of its conversations holds a message")
-    title = titles[0] if len(titles) == 1 else f"ChatGPT conversations ({len(titles)})"
-    return build_document("chatgpt", title, path, units, warnings=warnings, counts=counts,
-                          extra={"conversations": titles}, chronological=False)
+        parsed.append((title, _units(conversation, title, counts)))
+    return conversations_document("chatgpt", "ChatGPT", path, parsed, warnings=warnings, counts=counts)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.ingest.chats.assemble import build_document, malformed
+from app.ingest.chats.assemble import conversations_document
 from app.ingest.document import Document, Unit
 
 _AUTHORS = {"human": "User", "assistant": "Claude"}
@@ -51,8 +51,7 @@ def parse(path: Path, data: Any, warnings: list[str]) -> Document:
     conversations = [data] if isinstance(data, dict) else [c for c in data if is_conversation(c)]
     conversations.sort(key=lambda c: str(c.get("created_at") or ""))
     counts: Counter[str] = Counter()
-    units: list[Unit] = []
-    titles: list[str] = []
+    parsed = []
     for number, conversation in enumerate(conversations, 1):
         title = str(conversation.get("name") or f"Conversation {number}")
         conversation_units = []
@@ -62,11 +61,5 @@ def parse(path: Path, data: Any, warnings: list[str]) -> Document:
             author = _AUTHORS.get(str(message.get("sender")), str(message.get("sender") or "Unknown"))
             conversation_units.append(Unit(text=_text(message, counts), time=_time(message.get("created_at")),
                                            author=author, title=title))
-        if conversation_units:
-            titles.append(title)
-            units += conversation_units
-    if not titles:
-        raise malformed(path, "claude", "none of its conversations holds a message")
-    title = titles[0] if len(titles) == 1 else f"Claude conversations ({len(titles)})"
-    return build_document("claude", title, path, units, warnings=warnings, counts=counts,
-                          extra={"conversations": titles}, chronological=False)
+        parsed.append((title, conversation_units))
+    return conversations_document("claude", "Claude", path, parsed, warnings=warnings, counts=counts)
