@@ -71,9 +71,13 @@ def budget_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Ten
 
 
 def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor, *, budget: int = 1024,
-                     tokens: int = 6144, seeds: Sequence[int] = (0, 1, 2),
-                     policies: Sequence[str] = POLICIES) -> dict[str, dict[str, Any]]:
-    """Planted-fact recall through each cache; separators come from ``table``."""
+                     tokens: int = 6144, seeds: Sequence[int] = (0, 1, 2), separators: int | None = None,
+                     local: int | None = None, policies: Sequence[str] = POLICIES) -> dict[str, dict[str, Any]]:
+    """Planted-fact recall through each cache; separators come from ``table``.
+
+    ``separators`` / ``local`` size the SepLLM cache (default budget/4 each; the rest of the budget
+    holds the newest tokens).
+    """
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
     from sepllm_core.recall import cache_config_for, measure_recall
@@ -81,7 +85,8 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
     rotary = find_rotary_module(model)
     results = {}
     for policy in policies:
-        config = cache_config_for(policy, budget)
+        config = (cache_config_for(policy, budget, separators=separators, local=local) if policy == "sepllm"
+                  else cache_config_for(policy, budget))
         report = measure_recall(
             model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds,
             cache_factory=lambda config=config: build_cache(model.config, config, table, rotary=rotary))
@@ -105,17 +110,17 @@ def by_depth(facts: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def evaluate(model: Any, tokenizer: Any, heldout: Sequence[torch.Tensor], table: torch.Tensor, *,
              budget: int, recall_tokens: int, seeds: Sequence[int], window_len: int, max_windows: int,
-             ) -> dict[str, Any]:
+             separators: int | None = None, local: int | None = None) -> dict[str, Any]:
     """Perplexity at equal budget and recall on the held-out token streams."""
     started = time.perf_counter()
-    result: dict[str, Any] = {"budget": budget}
+    result: dict[str, Any] = {"budget": budget, "sepllm_separators": separators, "sepllm_local": local}
     result["perplexity"] = budget_perplexity(model, heldout, table, budget=budget, window_len=window_len,
-                                             max_windows=max_windows)
+                                             max_windows=max_windows, separators=separators, local=local)
     longest = max(heldout, key=lambda t: t.numel())
     if recall_tokens > 0:
         text = tokenizer.decode(longest.tolist())
         result["recall"] = recall_by_policy(model, tokenizer, text, table, budget=budget, tokens=recall_tokens,
-                                            seeds=seeds)
+                                            seeds=seeds, separators=separators, local=local)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -160,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path(".cache/sepsum-home/models/smollm2-135m-instruct"))
-    parser.add_argument("--adapter", type=Path, required=True, help="folder written by 'sepsum adapt'")
+    parser.add_argument("--adapter", type=Path, default=None,
+                        help="folder written by 'sepsum adapt' (needed unless --phase before)")
     parser.add_argument("--text", nargs="+", required=True, help="the texts the adapter was trained on")
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--budget", type=int, default=1024)
@@ -169,27 +175,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-len", type=int, default=4096)
     parser.add_argument("--max-windows", type=int, default=8)
     parser.add_argument("--separators", default=None, help="separator set (default: the adapter's)")
+    parser.add_argument("--sep-keep", type=int, default=None,
+                        help="separators the SepLLM cache keeps (default budget/4); the rest is newest tokens")
+    parser.add_argument("--local", type=int, default=None, help="newest tokens SepLLM always keeps (default budget/4)")
+    parser.add_argument("--phase", choices=("both", "before", "after"), default="both",
+                        help="evaluate the base model, the adapted one, or both (a phase merges into --out)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
     args = parser.parse_args(argv)
 
-    meta = json.loads((args.adapter / "sepllm_adapt.json").read_text(encoding="utf-8"))
-    which = args.separators or meta["config"].get("separators", "default")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    meta_path = args.adapter / "sepllm_adapt.json" if args.adapter else None
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path and meta_path.is_file() else {}
+    which = args.separators or meta.get("config", {}).get("separators", "default")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16).eval()
     _, heldout = split_tokens(read_texts(args.text), tokenizer, args.holdout)
     table = separator_lookup(tokenizer, which)
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
-                   window_len=args.window_len, max_windows=args.max_windows)
-    report: dict[str, Any] = {"separators": which, "adapter": str(args.adapter)}
-    report["before"] = evaluate(model, tokenizer, heldout, table, **options)
-    model = load_adapted(model, args.adapter, merge=True)
-    report["after"] = evaluate(model, tokenizer, heldout, table, **options)
-    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    with open(args.adapter / "history.csv", encoding="utf-8") as handle:
-        history = list(csv.DictReader(handle))
-    curve = write_curve([{k: float(v) for k, v in h.items()} for h in history], args.out.parent)
-    print(json.dumps({"before": report["before"]["perplexity"], "after": report["after"]["perplexity"],
-                      "curve": str(curve)}, indent=2))
+                   window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
+                   local=args.local)
+    report: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    report.update({"separators": which, "adapter": str(args.adapter), "options": options})
+    if args.phase in ("both", "before"):
+        report["before"] = evaluate(model, tokenizer, heldout, table, **options)
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    if args.phase in ("both", "after"):
+        model = load_adapted(model, args.adapter, merge=True)
+        report["after"] = evaluate(model, tokenizer, heldout, table, **options)
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        with open(args.adapter / "history.csv", encoding="utf-8") as handle:
+            history = list(csv.DictReader(handle))
+        report["curve"] = str(write_curve([{k: float(v) for k, v in h.items() if v not in ("", None)}
+                                           for h in history], args.out.parent))
+    print(json.dumps({phase: report[phase]["perplexity"] for phase in ("before", "after") if phase in report},
+                     indent=2))
     return 0
 
 

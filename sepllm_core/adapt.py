@@ -6,6 +6,11 @@ forward per batch); the student is the model with a LoRA adapter (``peft``) unde
 distributions, optionally plus the LM loss. Because the student matches its own full-attention
 outputs, no labelled data is needed and instruction following is kept.
 
+With ``recall_share > 0`` a share of the training rows are recall sequences
+(:mod:`sepllm_core.recall_data`): plain text with synthetic facts planted at random depths and
+questions about some of them at the end, whose answer tokens weigh ``answer_weight`` times more
+in the loss. They give the student a reason to condense each segment into its separator.
+
 ``adapt(...)`` is a generator of events (:class:`AdaptStep`, :class:`CheckpointSaved`,
 :class:`AdaptDone`); the CLI draws a progress bar from them. Checkpoints hold the adapter, the
 optimizer state and the step, and a run resumes from them with ``resume=True``.
@@ -70,6 +75,12 @@ class AdaptConfig:
     #: Separator set: ``"default"`` (``sepllm_core.separators``: punctuation and line breaks) or
     #: ``"sentence"`` (sentence enders ``. ! ?`` only: ~6x sparser, so a bounded cache spans more text).
     separators: str = "default"
+    #: Share of training rows that are recall sequences (facts planted, asked at the end); 0 = plain text only.
+    recall_share: float = 0.0
+    #: Loss weight of answer value tokens in recall sequences (other tokens weigh 1).
+    answer_weight: float = 20.0
+    #: Weight of the LM loss on answer value tokens only (labels are the planted values).
+    answer_lm_weight: float = 0.0
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -84,8 +95,13 @@ class AdaptConfig:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if self.separators not in SEPARATOR_SETS:
             raise ValueError(f"separators must be one of {', '.join(SEPARATOR_SETS)}, got {self.separators!r}")
-        if self.kl_weight <= 0 and self.lm_weight <= 0:
-            raise ValueError("kl_weight or lm_weight must be positive")
+        if self.kl_weight <= 0 and self.lm_weight <= 0 and self.answer_lm_weight <= 0:
+            raise ValueError("kl_weight, lm_weight or answer_lm_weight must be positive")
+        if not 0.0 <= self.recall_share <= 1.0:
+            raise ValueError(f"recall_share must be in [0, 1], got {self.recall_share}")
+        if self.answer_weight <= 0 or self.answer_lm_weight < 0:
+            raise ValueError(f"need answer_weight > 0 and answer_lm_weight >= 0 (got {self.answer_weight}, "
+                             f"{self.answer_lm_weight})")
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,8 @@ class AdaptStep:
     lr: float
     tokens_per_s: float
     eta_s: float | None
+    #: Mean KL on the answer tokens of this step's recall rows (None when it had none).
+    answer_kl: float | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,35 @@ def sample_batch(docs: Sequence[torch.Tensor], batch_size: int, seq_len: int, se
     return torch.stack(rows)
 
 
+def sample_training_batch(docs: Sequence[torch.Tensor], tokenizer: Any, config: AdaptConfig, step: int
+                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Plain-text rows mixed with recall rows (share ``config.recall_share``); deterministic in (seed, step).
+
+    Returns
+    -------
+    (input_ids, weights, answer_mask)
+        LongTensor [B, T]; FloatTensor [B, T] and BoolTensor [B, T], or both None when the batch
+        is plain text only (every token weighs 1: the behaviour without recall rows).
+    """
+    if config.recall_share <= 0:
+        return sample_batch(docs, config.batch_size, config.seq_len, config.seed, step), None, None
+    from sepllm_core.recall_data import RecallDataConfig, recall_batch
+
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step + 500_009)
+    recall_rows = int((torch.rand(config.batch_size, generator=generator) < config.recall_share).sum())
+    plain_rows = config.batch_size - recall_rows
+    if recall_rows == 0:
+        return sample_batch(docs, plain_rows, config.seq_len, config.seed, step), None, None
+    ids, weights, answers = recall_batch(docs, tokenizer, recall_rows, config.seq_len, config.seed, step,
+                                         RecallDataConfig(answer_weight=config.answer_weight))
+    if plain_rows:
+        plain = sample_batch(docs, plain_rows, config.seq_len, config.seed, step)
+        ids = torch.cat([ids, plain])
+        weights = torch.cat([weights, torch.ones(plain.shape, dtype=weights.dtype)])
+        answers = torch.cat([answers, torch.zeros(plain.shape, dtype=torch.bool)])
+    return ids, weights, answers
+
+
 # ----------------------------------------------------------------------------------------- separators
 
 
@@ -226,27 +273,82 @@ def separator_lookup(tokenizer: Any, which: str = "default") -> torch.Tensor:
 # ----------------------------------------------------------------------------------------- loss
 
 
-def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, input_ids: torch.Tensor,
-                 config: AdaptConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """KL(teacher || student) per token (mean) and the student's LM loss.
+@dataclass(frozen=True)
+class LossParts:
+    """The training loss and its detached parts (``answer_*`` are None without answer tokens)."""
+
+    loss: torch.Tensor
+    kl: torch.Tensor
+    lm: torch.Tensor
+    answer_kl: torch.Tensor | None
+    answer_lm: torch.Tensor | None
+
+
+def weighted_distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, input_ids: torch.Tensor,
+                          config: AdaptConfig, weights: torch.Tensor | None = None,
+                          answer_mask: torch.Tensor | None = None) -> LossParts:
+    """KL(teacher || student) and LM loss per token, averaged with per-token weights.
 
     Parameters
     ----------
     teacher_logits, student_logits : Tensor [B, T, vocab]
     input_ids : LongTensor [B, T]
+    weights : FloatTensor [B, T], optional
+        Weight of predicting token ``i`` (the distribution at position ``i - 1``); the last
+        position, which predicts past the sequence, weighs 1. None: every token weighs 1.
+    answer_mask : BoolTensor [B, T], optional
+        Answer tokens (recall rows): their mean KL and LM loss are reported, and the LM loss on
+        them is added with ``config.answer_lm_weight``.
+
+    Returns
+    -------
+    LossParts
+        ``loss = kl_weight * kl + lm_weight * lm + answer_lm_weight * answer_lm``.
+    """
+    temp = config.temperature
+    teacher_logp = torch.log_softmax(teacher_logits.float() / temp, dim=-1)  # (B, T, V)
+    student_logp = torch.log_softmax(student_logits.float() / temp, dim=-1)  # (B, T, V)
+    kl_per_position = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1) * temp**2  # (B, T)
+    del teacher_logp, student_logp
+    ce = torch.nn.functional.cross_entropy(student_logits[:, :-1].float().transpose(1, 2), input_ids[:, 1:],
+                                           reduction="none")  # (B, T-1)
+    if weights is None:
+        kl, lm = kl_per_position.mean(), ce.mean()
+    else:
+        position_weights = torch.cat([weights[:, 1:], torch.ones_like(weights[:, :1])], dim=1).to(kl_per_position)
+        kl = (kl_per_position * position_weights).sum() / position_weights.sum()
+        target_weights = weights[:, 1:].to(ce)
+        lm = (ce * target_weights).sum() / target_weights.sum()
+    answer_kl = answer_lm = None
+    loss = config.kl_weight * kl + (config.lm_weight * lm if config.lm_weight > 0 else 0.0)
+    if answer_mask is not None and bool(answer_mask[:, 1:].any()):
+        targets = answer_mask[:, 1:]  # (B, T-1): position t predicts answer token t + 1
+        answer_kl = kl_per_position[:, :-1][targets].mean()
+        answer_lm = ce[targets].mean()
+        if config.answer_lm_weight > 0:
+            loss = loss + config.answer_lm_weight * answer_lm
+        answer_kl, answer_lm = answer_kl.detach(), answer_lm.detach()
+    return LossParts(loss=loss, kl=kl.detach(), lm=lm.detach(), answer_kl=answer_kl, answer_lm=answer_lm)
+
+
+def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, input_ids: torch.Tensor,
+                 config: AdaptConfig, weights: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """KL(teacher || student) per token (mean, or weighted mean) and the student's LM loss.
+
+    Parameters
+    ----------
+    teacher_logits, student_logits : Tensor [B, T, vocab]
+    input_ids : LongTensor [B, T]
+    weights : FloatTensor [B, T], optional
+        Per-token weights (see :func:`weighted_distill_loss`).
 
     Returns
     -------
     (loss, kl, lm) : scalar tensors; ``loss = kl_weight * kl + lm_weight * lm``.
     """
-    temp = config.temperature
-    teacher_logp = torch.log_softmax(teacher_logits.float() / temp, dim=-1)  # (B, T, V)
-    student_logp = torch.log_softmax(student_logits.float() / temp, dim=-1)  # (B, T, V)
-    kl = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1).mean() * temp**2
-    lm = torch.nn.functional.cross_entropy(
-        student_logits[:, :-1].float().reshape(-1, student_logits.shape[-1]), input_ids[:, 1:].reshape(-1))
-    loss = config.kl_weight * kl + (config.lm_weight * lm if config.lm_weight > 0 else 0.0)
-    return loss, kl.detach(), lm.detach()
+    parts = weighted_distill_loss(teacher_logits, student_logits, input_ids, config, weights)
+    return parts.loss, parts.kl, parts.lm
 
 
 # ----------------------------------------------------------------------------------------- checkpoints
@@ -348,7 +450,7 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         A ``PeftModel`` from :func:`attach_lora`, or a plain causal LM (wrapped here). Its attention
         must be ``sdpa`` or ``eager`` (4D masks).
     tokenizer
-        The model's tokenizer (for the separator table).
+        The model's tokenizer (for the separator table and recall sequences).
     train_docs : list of LongTensor [n_i]
         Training token streams (see :func:`split_tokens`).
     config : AdaptConfig
@@ -393,13 +495,18 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         lr = lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        input_ids = sample_batch(train_docs, config.batch_size, config.seq_len, config.seed, step).to(device)
+        input_ids, weights, answer_mask = sample_training_batch(train_docs, tokenizer, config, step)
+        input_ids = input_ids.to(device)
         with torch.no_grad(), model.disable_adapter():
             teacher_logits = model(input_ids=input_ids, use_cache=False).logits  # (B, T, V)
         mask = to_attention_mask(sepllm_mask(input_ids, table, initial=config.initial, local=config.local),
                                  attn, compute_dtype)  # (B, 1, T, T)
         student_logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
-        loss, kl, lm = distill_loss(teacher_logits, student_logits, input_ids, config)
+        parts = weighted_distill_loss(teacher_logits, student_logits, input_ids, config,
+                                      None if weights is None else weights.to(device),
+                                      None if answer_mask is None else answer_mask.to(device))
+        loss, kl, lm = parts.loss, parts.kl, parts.lm
+        answer_kl = None if parts.answer_kl is None else float(parts.answer_kl)
         del teacher_logits
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -411,9 +518,12 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         eta = (config.steps - done) * tokens_per_step / rate if rate > 0 else None
         record = {"step": done, "loss": float(loss.detach()), "kl": float(kl), "lm": float(lm), "lr": lr,
                   "seconds": round(elapsed, 3)}
+        if answer_kl is not None:
+            record["answer_kl"] = answer_kl
+            record["answer_lm"] = float(parts.answer_lm) if parts.answer_lm is not None else math.nan
         history.append(record)
         yield AdaptStep(step=done, steps=config.steps, loss=record["loss"], kl=float(kl), lm=float(lm), lr=lr,
-                        tokens_per_s=rate, eta_s=eta)
+                        tokens_per_s=rate, eta_s=eta, answer_kl=answer_kl)
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
             path = save_checkpoint(model, optimizer, done, history, out)
             yield CheckpointSaved(step=done, path=str(path))
@@ -440,7 +550,8 @@ def save_adapter(model: Any, out_dir: Path, config: AdaptConfig, *, base_model: 
             "final_kl": last.get("kl"), "final_loss": last.get("loss")}
     (out_dir / ADAPT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     with open(out_dir / HISTORY_CSV, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "kl", "lm", "lr", "seconds"])
+        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "kl", "lm", "lr", "seconds", "answer_kl",
+                                                    "answer_lm"])
         writer.writeheader()
         writer.writerows(history)
 

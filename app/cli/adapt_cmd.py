@@ -38,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default 2e-4)")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
     parser.add_argument("--lm-weight", type=float, default=0.0, help="weight of the LM loss added to KL")
+    parser.add_argument("--recall-share", type=float, default=0.0, metavar="F",
+                        help="share of training sequences with synthetic facts planted and asked at the end "
+                             "(teaches separators to carry early facts; default 0: plain text only)")
+    parser.add_argument("--answer-weight", type=float, default=20.0, metavar="W",
+                        help="loss weight of the answer tokens in those sequences (default 20)")
+    parser.add_argument("--answer-lm-weight", type=float, default=0.0,
+                        help="weight of the LM loss on answer tokens, added to KL (default 0)")
+    parser.add_argument("--lr-warmup", type=int, default=20, help="warm-up steps of the learning rate (default 20)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch (default 0: torch's choice)")
     parser.add_argument("--holdout", type=float, default=0.1,
                         help="fraction at the end of each text kept out of training (default 0.1)")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
@@ -72,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     config = AdaptConfig(steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, local=args.local,
                          initial=args.initial, lr=args.lr, lora_r=args.rank, lora_alpha=2 * args.rank,
                          lm_weight=args.lm_weight, holdout_fraction=args.holdout,
+                         recall_share=args.recall_share, answer_weight=args.answer_weight,
+                         answer_lm_weight=args.answer_lm_weight, warmup_steps=args.lr_warmup,
                          checkpoint_every=args.checkpoint_every,
                          gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)
     try:
@@ -82,14 +94,19 @@ def _run(args: argparse.Namespace) -> int:
         texts = read_texts(args.text)
     except (OSError, ValueError) as exc:
         raise DocumentError(f"{exc}: pass readable plain-text files with --text") from exc
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     loaded = load_model(args.model, device=args.device, dtype=args.dtype)
     name = args.name or loaded.name + ADAPTED_SUFFIX
     out = args.out or paths.models_dir().parent / "adapters" / name
     if (out / "checkpoint").exists() and not args.resume:
         raise ModelError(f"{out} already holds a checkpoint: pass --resume to continue it or choose another --out")
+    recall = f", {config.recall_share:.0%} recall sequences" if config.recall_share > 0 else ""
     print(f"adapting {loaded.name} on {loaded.device} ({loaded.dtype}): {config.steps} steps of "
-          f"{config.batch_size}×{config.seq_len} tokens, window {config.local}, into {out}", file=sys.stderr)
+          f"{config.batch_size}×{config.seq_len} tokens, window {config.local}{recall}, into {out}", file=sys.stderr)
     train, _ = split_tokens(texts, loaded.tokenizer, config.holdout_fraction)
     longest = max(int(t.numel()) for t in train)
     if longest < config.seq_len:
@@ -128,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         name=name, path=str(entry_path), source="folder" if args.merge else "adapter", format=fmt,
         notes={"base": loaded.name, "base_path": str(loaded.path), "adapter": str(out),
                "method": "sepllm-self-distillation", "local": config.local, "initial": config.initial,
-               "separators": config.separators}))
+               "separators": config.separators, "recall_share": config.recall_share}))
     last = done.history[-1] if done.history else {}
     print(json.dumps({"name": name, "adapter": str(out), "merged": str(entry_path) if args.merge else None,
                       "steps": done.steps_done, "final_kl": last.get("kl")}))
@@ -159,8 +176,9 @@ class ProgressBar:
     def show(self, step) -> None:
         filled = int(self.WIDTH * step.step / step.steps)
         eta = "" if step.eta_s is None else f" · ETA {_duration(step.eta_s)}"
+        answer = "" if getattr(step, "answer_kl", None) is None else f" · answer KL {step.answer_kl:.3f}"
         text = (f"[{'#' * filled}{'·' * (self.WIDTH - filled)}] {step.step}/{step.steps} "
-                f"KL {step.kl:.4f} · {step.tokens_per_s:,.0f} tok/s{eta}")
+                f"KL {step.kl:.4f}{answer} · {step.tokens_per_s:,.0f} tok/s{eta}")
         if self.tty:
             self.stream.write("\r\033[K" + text)
         else:

@@ -1,0 +1,153 @@
+"""Recall training sequences: disjoint from the recall evaluation, answers after their facts, weights on answers."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+import torch
+
+from sepllm_core import recall, recall_data
+from sepllm_core.adapt import AdaptConfig, read_texts, sample_training_batch, split_tokens, weighted_distill_loss
+from sepllm_core.recall_data import (
+    QUESTION_FORMATS,
+    TEMPLATES,
+    RecallDataConfig,
+    build_recall_sequence,
+    make_training_facts,
+    recall_batch,
+)
+
+BOOK = "books/gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(default_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(default_model_dir)
+
+
+@pytest.fixture(scope="module")
+def train_docs(tokenizer, shared_data):
+    train, _ = split_tokens(read_texts([shared_data / BOOK]), tokenizer, 0.1)
+    return train
+
+
+def _training_strings() -> list[str]:
+    """Every string a training fact or question can be made of (values drawn over many seeds)."""
+    strings = [t.stem for t in TEMPLATES] + [t.question for t in TEMPLATES] + list(QUESTION_FORMATS)
+    strings += [s for t in TEMPLATES for s in t.subjects]
+    for seed in range(50):
+        strings += [v for t in TEMPLATES for v in t.values(random.Random(seed))]
+    return strings
+
+
+def test_templates_subjects_and_values_are_disjoint_from_the_recall_evaluation():
+    evaluation = [*recall.CODE_WORDS, *recall.CITIES, *recall.PEOPLE, *recall.PLACES]
+    evaluation_stems = ["The password for the", "The room number of", "was born in the city of"]
+    training = _training_strings()
+    for word in evaluation + evaluation_stems:
+        pattern = re.compile(rf"\b{re.escape(word.lower())}\b")
+        clashes = [s for s in training if pattern.search(s.lower())]
+        assert not clashes, (word, clashes[:3])
+    # recall.py's numbers are 4-digit room numbers; training numbers never have 4 digits.
+    assert not [s for s in training if re.search(r"\b\d{4}\b", s)]
+    assert len({t.kind for t in TEMPLATES}) >= 8
+
+
+def test_facts_are_distinct_and_sentences_end_with_their_value():
+    facts = make_training_facts(12, random.Random(3))
+    assert len({f.sentence for f in facts}) == 12
+    for fact in facts:
+        assert fact.sentence.endswith(f" {fact.value}.")
+        stem = fact.sentence[: -len(fact.value) - 2]
+        assert fact.prompt.endswith(stem), (fact.prompt, stem)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_answers_follow_their_facts_and_weights_line_up(tokenizer, train_docs, seed):
+    config = RecallDataConfig(min_facts=4, max_facts=8, min_questions=2, max_questions=4, answer_weight=7.0)
+    seq = build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(seed), config)
+    ids = seq.input_ids.tolist()
+    assert len(ids) == 512 and seq.weights.shape == seq.answer_mask.shape == (512,)
+    # weights: answer_weight exactly on answer tokens, 1 elsewhere
+    assert torch.equal(seq.weights == 7.0, seq.answer_mask)
+    assert torch.all(seq.weights[~seq.answer_mask] == 1.0)
+    # every planted fact sentence sits at its recorded start
+    for fact, start in zip(seq.facts, seq.fact_starts, strict=True):
+        sentence = tokenizer(fact.sentence + "\n", add_special_tokens=False)["input_ids"]
+        assert ids[start : start + len(sentence)] == sentence
+    # the answer spans, in order, are the asked facts' values, each after its fact and after all text
+    spans, current = [], []
+    for index, flag in enumerate(seq.answer_mask.tolist()):
+        if flag:
+            current.append(index)
+        elif current:
+            spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    assert len(spans) == len(seq.asked) >= 2
+    last_fact_end = max(seq.fact_starts)
+    for span, fact_index in zip(spans, seq.asked, strict=True):
+        fact = seq.facts[fact_index]
+        assert tokenizer.decode([ids[i] for i in span]) == " " + fact.value
+        assert span[0] > seq.fact_starts[fact_index] and span[0] > last_fact_end
+    # the question block just before the first answer restates the fact's stem
+    first = seq.facts[seq.asked[0]]
+    assert tokenizer.decode(ids[: spans[0][0]]).endswith(first.prompt)
+
+
+def test_batches_are_deterministic_and_mix_plain_text(tokenizer, train_docs):
+    a = recall_batch(train_docs, tokenizer, 2, 384, seed=1, step=5)
+    b = recall_batch(train_docs, tokenizer, 2, 384, seed=1, step=5)
+    c = recall_batch(train_docs, tokenizer, 2, 384, seed=1, step=6)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[0], c[0])
+
+    config = AdaptConfig(seq_len=384, local=64, batch_size=8, recall_share=0.5, answer_weight=5.0)
+    ids, weights, answers = sample_training_batch(train_docs, tokenizer, config, step=0)
+    assert ids.shape == weights.shape == answers.shape == (8, 384)
+    recall_rows = answers.any(1)
+    assert 0 < int(recall_rows.sum()) < 8  # both kinds of rows in this (seeded) batch
+    assert torch.all(weights[~recall_rows] == 1.0) and torch.all(weights[answers] == 5.0)
+    plain = sample_training_batch(train_docs, tokenizer, AdaptConfig(seq_len=384, local=64), step=0)
+    assert plain[1] is None and plain[2] is None
+
+
+def test_weighted_loss_reduces_to_the_mean_and_up_weights_answers():
+    generator = torch.Generator().manual_seed(0)
+    teacher = torch.randn(2, 10, 32, generator=generator)
+    student = torch.randn(2, 10, 32, generator=generator)
+    ids = torch.randint(0, 32, (2, 10), generator=generator)
+    config = AdaptConfig(seq_len=10, local=2, lm_weight=0.5)
+    plain = weighted_distill_loss(teacher, student, ids, config)
+    ones = weighted_distill_loss(teacher, student, ids, config, torch.ones(2, 10))
+    torch.testing.assert_close(plain.loss, ones.loss)
+    assert plain.answer_kl is None
+
+    answers = torch.zeros(2, 10, dtype=torch.bool)
+    answers[0, 7] = True  # predicted from position 6
+    teacher_p = torch.log_softmax(teacher, -1)
+    kl_at = (teacher_p.exp() * (teacher_p - torch.log_softmax(student, -1))).sum(-1)  # (2, 10)
+    weighted = weighted_distill_loss(teacher, student, ids, config, torch.where(answers, 9.0, 1.0), answers)
+    expected = (kl_at.sum() + 8 * kl_at[0, 6]) / (20 + 8)
+    torch.testing.assert_close(weighted.kl, expected)
+    torch.testing.assert_close(weighted.answer_kl, kl_at[0, 6])
+    ce = torch.nn.functional.cross_entropy(student[0, 6], ids[0, 7])
+    torch.testing.assert_close(weighted.answer_lm, ce)
+    with_lm = weighted_distill_loss(teacher, student, ids, AdaptConfig(seq_len=10, local=2, lm_weight=0.5,
+                                                                       answer_lm_weight=2.0),
+                                    torch.where(answers, 9.0, 1.0), answers)
+    torch.testing.assert_close(with_lm.loss, weighted.loss + 2.0 * ce)
+
+
+def test_too_short_sequences_are_refused(tokenizer, train_docs):
+    with pytest.raises(ValueError, match="too short"):
+        build_recall_sequence(train_docs[0], tokenizer, 40, random.Random(0),
+                              RecallDataConfig(min_facts=8, max_facts=8, min_questions=4, max_questions=4))
+    with pytest.raises(ValueError, match="answer_weight"):
+        RecallDataConfig(answer_weight=0).validate()
+    assert recall_data.RecallDataConfig().answer_weight > 1
