@@ -5,7 +5,7 @@ N tokens of Moby Dick once; then decode rounds alternate between the modes (and 
 that same session, so every mode sees the same context (it grows by the few tokens decoded). The
 llama.cpp figures are the ones measured on this CPU (../shared/STACK.md, 2 threads), for the ratio.
 
-    .venv/bin/python -m benchmarks.decode_speed --contexts 512 2048 8192 --threads 1 2 --tokens 32 --rounds 3
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.decode_speed --contexts 512 2048 8192 --threads 1 --tokens 32 --rounds 3
 
 Run it once more with ``OMP_WAIT_POLICY=PASSIVE`` in the environment (it must be set before torch
 starts): on a loaded 2-core machine, 2 spinning OpenMP threads made a bf16 decode step ~60x slower.
@@ -36,20 +36,30 @@ def decode_round(session: Any, tokens: int) -> float:
     return tokens / (time.perf_counter() - start)
 
 
-def measure(model: Any, tokenizer: Any, ids: list[int], config: Any, modes: list[str], threads: list[int],
-            tokens: int, rounds: int) -> dict[str, Any]:
-    """Median decode tok/s per (mode, threads) after feeding ``ids``; prefill tok/s of the feed."""
+def measure(models: dict[str, Any], tokenizer: Any, ids: list[int], config: Any, modes: list[str],
+            threads: list[int], tokens: int, rounds: int) -> dict[str, Any]:
+    """Median decode tok/s per (mode, threads) after feeding ``ids``; prefill tok/s of the feed.
+
+    ``models`` holds the unpacked model (``plain``) and the same weights packed for oneDNN
+    (``packed``, bit-equal outputs), so all modes decode from one cache state: ``eager`` is
+    transformers' own attention and layers, ``fast`` the fast attention and head, ``packed``
+    that plus the packed linear layers (what the app runs on CPU).
+    """
     from sepllm_core.fast_decode import FastDecode
     from sepllm_core.generate import Session
 
+    model = models["plain"]
     torch.set_num_threads(max(threads))
-    session = Session(model, tokenizer, config)
-    session.eos_ids = set()
-    start = time.perf_counter()
-    for _ in session.feed(torch.tensor(ids)):
-        pass
-    prefill = len(ids) / (time.perf_counter() - start)
-    switches = {mode: FastDecode(model, enabled=mode == "fast") for mode in modes}
+    prefill = {}
+    for name in ("packed", "plain"):  # the plain model's session is the one decoded from
+        session = Session(models[name], tokenizer, config)
+        session.eos_ids = set()
+        start = time.perf_counter()
+        for _ in session.feed(torch.tensor(ids)):
+            pass
+        prefill[name] = len(ids) / (time.perf_counter() - start)
+    switches = {"eager": FastDecode(model, enabled=False), "fast": FastDecode(model),
+                "packed": FastDecode(models["packed"])}
     for mode in modes:  # warm-up: oneDNN's first bf16 steps are slow
         session.fast = switches[mode]
         decode_round(session, 4)
@@ -60,7 +70,8 @@ def measure(model: Any, tokenizer: Any, ids: list[int], config: Any, modes: list
             for mode in modes:
                 session.fast = switches[mode]
                 rates.setdefault(f"{mode}/{n_threads}t", []).append(decode_round(session, tokens))
-    return {"prefill_tokens_per_s": prefill, "kv_entries": session.cache.length,
+    return {"prefill_tokens_per_s": prefill["plain"], "prefill_packed_tokens_per_s": prefill["packed"],
+            "kv_entries": session.cache.length,
             "decode_tokens_per_s": {key: statistics.median(v) for key, v in rates.items()},
             "runs": rates}
 
@@ -76,23 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--book", default="moby", choices=["moby", "cats"])
     args = parser.parse_args(argv)
 
+    from app.engine.models import load_model
     from benchmarks import common
     from sepllm_core.config import CacheConfig
 
-    model, tokenizer = common.load_default_model()
+    plain = load_model(None, device="cpu", dtype="bf16")
+    packed = load_model(None, device="cpu", dtype="bf16", pack=True)
+    models, tokenizer = {"plain": plain.model, "packed": packed.model}, plain.tokenizer
     ids_all = common.book_ids(tokenizer, args.book, max(args.contexts))
     configs = {"balanced": CacheConfig.balanced(), "full": CacheConfig.full().with_(chunk_size=512)}
     rows = []
     for context in args.contexts:
         for cache in args.caches:
-            result = measure(model, tokenizer, ids_all[:context], configs[cache], ["eager", "fast"],
+            result = measure(models, tokenizer, ids_all[:context], configs[cache], ["eager", "fast", "packed"],
                              args.threads, args.tokens, args.rounds)
             row = {"context": context, "cache": cache, "threads": args.threads,
                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"), **result,
                    "llama_cpp_decode_2t": LLAMA_CPP_DECODE.get(context)}
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print(f"\n{'context':>7} {'cache':>8} {'prefill':>8} " + " ".join(
+    print(f"\n{'context':>7} {'cache':>8} {'prefill':>8} {'packed':>8} " + " ".join(
         f"{k:>10}" for k in rows[0]["decode_tokens_per_s"]) + "  llama.cpp/2  best/(llama.cpp/2)")
     for row in rows:
         rates = row["decode_tokens_per_s"]
@@ -100,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         best = max(rates.values())
         ratio = f"{best / half:.2f}" if half else "-"
         print(f"{row['context']:>7} {row['cache']:>8} {row['prefill_tokens_per_s']:>8.0f} "
+              f"{row['prefill_packed_tokens_per_s']:>8.0f} "
               + " ".join(f"{v:>10.1f}" for v in rates.values()) + f"  {half:>11.1f}  {ratio:>17}")
     return 0
 

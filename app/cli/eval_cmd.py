@@ -72,7 +72,7 @@ def load_model_and_tokenizer(name_or_path: str | None) -> tuple[Any, Any]:
     except ModuleNotFoundError:
         models = None
     if models is not None and hasattr(models, "load_model"):
-        loaded = models.load_model(name_or_path)
+        loaded = models.load_model(name_or_path, pack=True)
         return loaded.model, loaded.tokenizer
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

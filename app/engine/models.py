@@ -35,6 +35,7 @@ class LoadedModel:
     path: Path
     weights_bytes: int  # parameters and buffers as held on the device
     load_seconds: float
+    packed_layers: int = 0  # linear layers prepacked for oneDNN (CPU bf16 inference only)
 
 
 def resolve_model(name_or_path: str | None) -> ModelEntry:
@@ -72,6 +73,7 @@ def load_model(
     dtype: str = "auto",
     *,
     check_memory: bool = True,
+    pack: bool = False,
 ) -> LoadedModel:
     """Load a model and its tokenizer from local safetensors only (never remote code, never the hub).
 
@@ -82,6 +84,9 @@ def load_model(
     quant : none | 8bit | 4bit (bitsandbytes; works on CPU and CUDA).
     dtype : auto (bf16 where the hardware has it) | bf16 | fp16 | fp32.
     check_memory : estimate weights + a 2048-token full cache first and refuse with numbers if it cannot fit.
+    pack : for inference only: prepack the linear layers of a bf16 model on CPU for oneDNN
+        (``sepllm_core.fast_decode.pack_linears``: bit-equal outputs, faster decode, no extra
+        memory). The packed model cannot be trained or saved; ``sepsum adapt`` loads unpacked.
     """
     offline.enforce()
     quant = devices.check_quant(quant)
@@ -122,6 +127,11 @@ def load_model(
             "re-import it or reinstall with 'sepsum models install-default --force'"
         ) from exc
     model.eval()
+    packed = 0
+    if pack and device == "cpu" and quant == "none":
+        from sepllm_core.fast_decode import pack_linears
+
+        packed = pack_linears(model)
     seconds = time.perf_counter() - started
     loaded = LoadedModel(
         model=model,
@@ -133,6 +143,7 @@ def load_model(
         path=folder,
         weights_bytes=int(model.get_memory_footprint()),
         load_seconds=seconds,
+        packed_layers=packed,
     )
     log.info(
         "loaded %s on %s (%s, quant %s): %.0f MB in %.1f s",

@@ -71,7 +71,7 @@ def load_model_for(request: SummaryRequest, cache_config):
     tokens = 8192 if not cache_config.bounded else cache_config.max_entries
     estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens)
     check_fits(estimate)
-    return load_model(request.model, device=request.device, quant=request.quant, dtype="auto")
+    return load_model(request.model, device=request.device, quant=request.quant, dtype="auto", pack=True)
 
 
 def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> Iterator[PipelineEvent]:

@@ -8,9 +8,10 @@ import pytest
 import torch
 from transformers.models.llama.modeling_llama import eager_attention_forward
 
+from sepllm_core import fast_decode
 from sepllm_core.config import CacheConfig
 from sepllm_core.events import Token
-from sepllm_core.fast_decode import FastDecode, decode_attention
+from sepllm_core.fast_decode import FastDecode, PackedLinear, decode_attention, pack_linears
 from sepllm_core.generate import Session
 
 from .tiny_models import tiny_model
@@ -27,8 +28,10 @@ def _strided_cache(b: int, kv_heads: int, n: int, d: int, capacity: int) -> tupl
     return keys[:, :, :n], values[:, :, :n]
 
 
+@pytest.mark.parametrize("batched", [True, False], ids=["bmm-over-heads", "mm-per-head"])
 @pytest.mark.parametrize("mask_kind", [None, "bool", "float"])
-def test_decode_attention_equals_eager_attention(mask_kind):
+def test_decode_attention_equals_eager_attention(mask_kind, batched, monkeypatch):
+    monkeypatch.setattr(fast_decode, "BATCHED_MAX_ENTRIES", 4096 if batched else 0)
     torch.manual_seed(0)
     b, heads, kv_heads, n, d = 2, 9, 3, 300, 64
     key, value = _strided_cache(b, kv_heads, n, d, capacity=400)
@@ -160,3 +163,48 @@ def test_unsupported_models_keep_their_attention():
     model.hf_quantizer = None
     model.to("meta")
     assert "meta" in str(FastDecode(model).reason)
+
+
+@pytest.fixture(scope="module")
+def packed_default_model(default_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(default_model_dir, dtype=torch.bfloat16).eval()
+    return model, pack_linears(model)
+
+
+def test_packed_linears_are_bit_equal_on_the_default_model(default_model, packed_default_model, book_ids):
+    """Prefill logits and a greedy decode through the packed model equal the unpacked model's."""
+    model, tokenizer = default_model
+    packed, count = packed_default_model
+    layers = packed.config.num_hidden_layers
+    assert count == 7 * layers and packed._sepllm_packed  # q k v o gate up down per layer
+    head = packed.get_output_embeddings()
+    assert type(head) is torch.nn.Linear and head.weight is packed.get_input_embeddings().weight  # tied: left alone
+    assert all(not p.requires_grad for m in packed.modules() if isinstance(m, PackedLinear) for p in m.parameters())
+    ids = torch.tensor([book_ids[:96]])
+    with torch.inference_mode():
+        assert torch.equal(packed(input_ids=ids).logits, model(input_ids=ids).logits)
+    config = CacheConfig.window(256).with_(chunk_size=128)
+    assert _greedy(packed, tokenizer, book_ids, config, True, 16) == _greedy(model, tokenizer, book_ids, config,
+                                                                            True, 16)
+
+
+def test_packed_model_refuses_training(packed_default_model):
+    packed, _ = packed_default_model
+    layer = next(m for m in packed.modules() if isinstance(m, PackedLinear))
+    x = torch.randn(1, 2, layer.in_features, dtype=torch.bfloat16, requires_grad=True)
+    with pytest.raises(RuntimeError, match="packed for inference"):
+        layer(x)
+
+
+def test_pack_linears_keeps_biases_and_skips_other_dtypes():
+    """Qwen2's q/k/v biases go through the packed path; fp32 models are left as they are."""
+    model = tiny_model("qwen2", layers=2, dtype=torch.bfloat16)
+    reference = tiny_model("qwen2", layers=2, dtype=torch.bfloat16)
+    assert pack_linears(model) == 7 * 2 + 1  # the tiny model's head is not tied
+    assert model.model.layers[0].self_attn.q_proj.bias is not None
+    ids = torch.randint(4, 100, (1, 9))
+    with torch.inference_mode():
+        assert torch.equal(model(input_ids=ids).logits, reference(input_ids=ids).logits)
+    assert pack_linears(tiny_model("llama", layers=1)) == 0

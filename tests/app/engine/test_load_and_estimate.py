@@ -44,6 +44,18 @@ def test_load_on_cpu_matches_estimate_and_reference(
     assert correlation > {"none": 0.999, "8bit": 0.95, "4bit": 0.8}[quant]  # nf4 measured 0.88
 
 
+def test_packed_for_inference_on_cpu_same_logits_same_memory(installed_home, reference_logits):
+    """pack=True (what summarize and eval use): oneDNN-packed layers, equal logits, no extra weight bytes."""
+    plain = load_model(None, device="cpu", dtype="bf16")
+    packed = load_model(None, device="cpu", dtype="bf16", pack=True)
+    layers = packed.model.config.num_hidden_layers
+    assert (plain.packed_layers, packed.packed_layers) == (0, 7 * layers)
+    assert type(packed.model.model.layers[0].mlp.down_proj).__name__ == "PackedLinear"
+    assert packed.weights_bytes == plain.weights_bytes
+    assert torch.equal(next_token_logits(packed), next_token_logits(plain))
+    assert load_model(None, device="cpu", quant="8bit", pack=True).packed_layers == 0
+
+
 def test_quantized_weights_are_smaller(installed_home):
     sizes = {
         q: estimate_memory(None, "cpu", q, None, tokens=1, dtype="bf16").weights_bytes
@@ -82,7 +94,7 @@ def test_total_estimate_against_measured_peak_rss(installed_home, default_model_
         "import json, torch\n"
         "from app.engine.models import load_model\n"
         "from app.engine.memory import sample_memory\n"
-        "loaded = load_model(None, device='cpu', dtype='bf16')\n"
+        "loaded = load_model(None, device='cpu', dtype='bf16', pack=True)\n"
         "ids = torch.randint(100, 40000, (1, 2048))\n"
         "with torch.no_grad():\n"
         "    for start in range(0, 2048, 512):\n"
