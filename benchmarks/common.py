@@ -7,6 +7,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,22 @@ def load_default_model() -> tuple[Any, Any]:
     return model.eval(), tokenizer
 
 
-def book_ids(tokenizer: Any, book: str, tokens: int) -> list[int]:
-    """The first ``tokens`` token ids of a shared book after its Gutenberg header."""
-    from sepllm_core.recall import document_ids
+def book_ids(tokenizer: Any, book: str, tokens: int) -> Sequence[int]:
+    """The first ``tokens`` token ids of a shared book after its Gutenberg header, as ``array('l')``.
 
-    ids = document_ids(BOOKS[book].read_text(encoding="utf-8"), tokenizer, tokens)
+    Tokenized the way the app tokenizes a document (``sepllm_core.encoding.encode_long``: the same
+    ids as one call, in bounded memory), so peak-RSS measurements see the product's path.
+    """
+    from sepllm_core.encoding import encode_long
+    from sepllm_core.recall import skip_gutenberg_header
+
+    body = skip_gutenberg_header(BOOKS[book].read_text(encoding="utf-8"))
+    ids = encode_long(tokenizer, body[: tokens * 6 + 1000])  # ~4 characters a token in English prose
+    if len(ids) < tokens:
+        ids = encode_long(tokenizer, body)
     if len(ids) < tokens:
         raise SystemExit(f"{BOOKS[book].name} has only {len(ids)} tokens, {tokens} asked")
-    return ids
+    return ids[:tokens]
 
 
 def build(model: Any, tokenizer: Any, config: Any) -> Any:

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = common.book_ids(tokenizer, "moby", context)
         runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump(ids, handle)
+            json.dump(list(ids), handle)
         for _ in range(args.repeats):
             for engine in engines:
                 if engine == "llama.cpp":

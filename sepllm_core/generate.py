@@ -16,6 +16,7 @@ import torch
 
 from sepllm_core.cache import SepCache, build_cache
 from sepllm_core.config import CacheConfig
+from sepllm_core.encoding import encode_long
 from sepllm_core.events import Done, Event, MemorySample, Progress, Token
 from sepllm_core.fast_decode import FastDecode
 from sepllm_core.positions import find_rotary_module
@@ -272,7 +273,7 @@ class Session:
 
     def feed_text(self, text: str, protect: bool = False) -> Iterator[Event]:
         """Tokenize ``text`` (no special tokens added) and :meth:`feed` it."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = encode_long(self.tokenizer, text)
         yield from self.feed(ids, protect=protect)
 
     def generate(self, max_new_tokens: int, sampling: SamplingConfig | None = None,

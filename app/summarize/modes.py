@@ -6,7 +6,7 @@ Each mode is a generator: it yields pipeline events and returns the final
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ class ModeContext:
     style: str
     language: str | None
     focus: str | None
-    document_ids: list[int]
+    document_ids: Sequence[int]  # array("l") for a whole document (sepllm_core.encoding.encode_long)
     context_tokens: int  # the model's trained context (max_position_embeddings)
     notes_every: int = 1024
     token_limit: int | None = None  # the request's override of the length's limit

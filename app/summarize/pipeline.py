@@ -24,6 +24,7 @@ from app.summarize.map_reduce import map_reduce
 from app.summarize.modes import ModeContext, single_pass, truncate
 from app.summarize.rolling_notes import rolling_notes
 from app.summarize.runner import FIRST_TRY, RETRY, DocumentRun, Generated
+from sepllm_core.encoding import encode_long
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     cache_config = cache_config or cache_config_for(request)
     tokenizer = loaded.tokenizer
     kind = request.kind if request.kind != "auto" else prompts.detect_kind(document_kind, text, genre)
-    document_ids = list(tokenizer(text, add_special_tokens=False).input_ids)
+    document_ids = encode_long(tokenizer, text)  # in pieces: one call on a book held ~150 MB more
     name = path or title or "the text"
     if not text.strip() or not document_ids:
         error = DocumentError(f"{name} has no text to summarize: check that it is not empty or scanned")
