@@ -99,6 +99,58 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
     return results
 
 
+def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
+                 seq_len: int = 1024, local: int = 128, initial: int = 4, sequences: int = 8, seed: int = 12345,
+                 ) -> dict[str, float]:
+    """Answer-token accuracy of the model under the SepLLM training mask on held-out recall sequences.
+
+    Uses ``sepllm_core.recall_data`` sequences (its own templates) built from ``docs``; an answer
+    counts as "far" when its fact sentence starts more than ``local`` tokens before it. Returns the
+    top-1 accuracy (greedy token == planted value token) under full attention and under the mask,
+    and the mean KL(full || masked) on far answer tokens.
+    """
+    import random
+
+    from sepllm_core.recall_data import build_recall_sequence
+    from sepllm_core.training_mask import sepllm_mask
+
+    rng = random.Random(seed)
+    attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    dtype = next(model.parameters()).dtype
+    usable = [d for d in docs if d.numel() > seq_len]
+    hits = {"full_far": 0, "masked_far": 0, "full_near": 0, "masked_near": 0}
+    counts = {"far": 0, "near": 0}
+    kl_far = 0.0
+    for _ in range(sequences):
+        seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng)
+        ids = seq.input_ids[None]  # (1, L)
+        mask = to_attention_mask(sepllm_mask(ids, table, initial=initial, local=local), attn, dtype)
+        with torch.no_grad():
+            full = torch.log_softmax(model(input_ids=ids, use_cache=False).logits[0].float(), -1)  # (L, V)
+            masked = torch.log_softmax(model(input_ids=ids, attention_mask=mask, use_cache=False).logits[0].float(),
+                                       -1)
+        answers = seq.answer_mask.nonzero().flatten().tolist()
+        fact_of = {}
+        spans = [i for i in answers if i - 1 not in answers]  # first token of each answer, in asked order
+        for first, fact_index in zip(spans, seq.asked, strict=True):
+            fact_of[first] = seq.fact_starts[fact_index]
+        current = None
+        for index in answers:
+            current = fact_of.get(index, current)
+            far = "far" if index - current > local else "near"
+            counts[far] += 1
+            target = int(seq.input_ids[index])
+            hits[f"full_{far}"] += int(full[index - 1].argmax()) == target
+            hits[f"masked_{far}"] += int(masked[index - 1].argmax()) == target
+            if far == "far":
+                kl_far += float((full[index - 1].exp() * (full[index - 1] - masked[index - 1])).sum())
+    result: dict[str, float] = {f"{k}_tokens": float(v) for k, v in counts.items()}
+    for key, value in hits.items():
+        result[f"{key}_top1"] = value / max(counts[key.split("_")[1]], 1)
+    result["kl_far"] = kl_far / max(counts["far"], 1)
+    return result
+
+
 def by_depth(facts: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Top-1 share and mean rank per planted depth ("0.05" ... "0.95")."""
     groups: dict[str, list[int]] = {}
@@ -135,7 +187,8 @@ def write_curve(history: Sequence[dict[str, float]], out_dir: Path) -> Path:
     except ImportError:
         path = out_dir / "curve.csv"
         with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["step", "kl", "loss", "lr"], extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=["step", "kl", "answer_kl", "loss", "lr"],
+                                    extrasaction="ignore")
             writer.writeheader()
             writer.writerows(history)
         return path
@@ -146,6 +199,13 @@ def write_curve(history: Sequence[dict[str, float]], out_dir: Path) -> Path:
     averaged = [sum(h["kl"] for h in history[max(0, i - smooth + 1) : i + 1]) / min(i + 1, smooth)
                 for i in range(len(history))]
     ax.plot(steps, averaged, lw=1.6, label=f"mean of {smooth}")
+    answered = [h for h in history if h.get("answer_kl") is not None and not math.isnan(h["answer_kl"])]
+    if answered:
+        smooth_answers = max(1, len(answered) // 25)
+        ax.plot([h["step"] for h in answered],
+                [sum(a["answer_kl"] for a in answered[max(0, i - smooth_answers + 1) : i + 1])
+                 / min(i + 1, smooth_answers) for i in range(len(answered))],
+                lw=1.6, label=f"KL on answer tokens (mean of {smooth_answers})")
     ax.set_xlabel("step")
     ax.set_ylabel("KL(full || SepLLM mask)")
     ax.set_yscale("log")
@@ -181,9 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase", choices=("both", "before", "after"), default="both",
                         help="evaluate the base model, the adapted one, or both (a phase merges into --out)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    parser.add_argument("--probe", type=int, default=0, metavar="N",
+                        help="only run the answer probe on N held-out recall_data sequences (base, then adapter)")
+    parser.add_argument("--probe-local", type=int, default=128, help="local window of the probe's SepLLM mask")
     parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
     args = parser.parse_args(argv)
 
+    if args.phase != "before" and args.adapter is None:
+        parser.error("--adapter is needed unless --phase before")
     if args.threads:
         torch.set_num_threads(args.threads)
     meta_path = args.adapter / "sepllm_adapt.json" if args.adapter else None
@@ -196,6 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
                    window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
                    local=args.local)
+    if args.probe:
+        probe = {"base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local)}
+        if args.adapter is not None:
+            model = load_adapted(model, args.adapter, merge=True)
+            probe["adapted"] = answer_probe(model, tokenizer, heldout, table, sequences=args.probe,
+                                            local=args.probe_local)
+        print(json.dumps(probe, indent=2))
+        return 0
     report: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     report.update({"separators": which, "adapter": str(args.adapter), "options": options})
     if args.phase in ("both", "before"):

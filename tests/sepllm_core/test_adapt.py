@@ -200,3 +200,25 @@ def test_cli_adapt_registers_the_adapter_and_resumes(installed_home, shared_data
     merged = registry.load()["smollm2-135m-instruct-sepllm"]
     assert merged.source == "folder" and (out / "merged" / "model.safetensors").is_file()
     assert (out / "merged" / "tokenizer.json").is_file()
+
+
+def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home, shared_data, capsys, one_thread):
+    """--recall-share 1: every row is a recall sequence; the answer-token KL is logged and saved."""
+    import csv
+
+    from app.cli import main
+    from app.engine import registry
+
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    out = installed_home / "recall-adapted"
+    argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
+            "--separators", "sentence", "--recall-share", "1", "--answer-weight", "10", "--answer-lm-weight", "0.5",
+            "--out", str(out), "--device", "cpu", "--steps", "2", "--checkpoint-every", "0"]
+    assert main(argv) == 0
+    assert "100% recall sequences" in capsys.readouterr().err
+    with open(out / "history.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 and all(float(row["answer_kl"]) >= 0 and float(row["answer_lm"]) > 0 for row in rows)
+    meta = json.loads((out / "sepllm_adapt.json").read_text())
+    assert meta["config"]["recall_share"] == 1.0 and meta["config"]["answer_weight"] == 10.0
+    assert registry.load()["smollm2-135m-instruct-sepllm"].notes["recall_share"] == 1.0

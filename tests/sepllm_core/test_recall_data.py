@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from sepllm_core import recall, recall_data
-from sepllm_core.adapt import AdaptConfig, read_texts, sample_training_batch, split_tokens, weighted_distill_loss
+from sepllm_core.adapt import (
+    AdaptConfig,
+    read_texts,
+    sample_training_batch,
+    split_tokens,
+    weighted_distill_loss,
+)
 from sepllm_core.recall_data import (
     QUESTION_FORMATS,
     TEMPLATES,
