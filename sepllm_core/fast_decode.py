@@ -27,7 +27,9 @@ model's own implementation unchanged.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -175,6 +177,7 @@ def pack_linears(model: torch.nn.Module) -> int:
     for _, param in model.named_parameters(remove_duplicate=False):
         owners[param.data_ptr()] = owners.get(param.data_ptr(), 0) + 1
     packed = 0
+    mapped = _file_mappings()
     with torch.no_grad():
         for module in model.modules():
             weight = getattr(module, "weight", None)
@@ -183,6 +186,7 @@ def pack_linears(model: torch.nn.Module) -> int:
                 continue
             module.weight = torch.nn.Parameter(torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 1),
                                                requires_grad=False)
+            _release_file_pages(weight, mapped)
             if module.bias is not None:
                 module.bias.requires_grad_(False)
             module.__class__ = PackedLinear
@@ -191,6 +195,46 @@ def pack_linears(model: torch.nn.Module) -> int:
         model._sepllm_packed = True  # type: ignore[assignment]
     log.debug("packed %d linear layers for oneDNN", packed)
     return packed
+
+
+def _file_mappings() -> list[tuple[int, int]]:
+    """Address ranges of the safetensors files this process has memory-mapped (Linux; else none)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    ranges = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            for line in maps:
+                fields = line.split()
+                if len(fields) >= 6 and fields[-1].endswith(".safetensors"):
+                    begin, end = (int(x, 16) for x in fields[0].split("-"))
+                    ranges.append((begin, end))
+    except OSError:
+        return []
+    return ranges
+
+
+def _release_file_pages(tensor: torch.Tensor, mapped: list[tuple[int, int]]) -> None:
+    """Drop the whole pages of a replaced, memory-mapped weight from this process's resident set.
+
+    The safetensors file stays mapped while other weights (the embedding) still live in it, so
+    the pages a replaced weight was read into would stay counted in RSS next to its packed copy.
+    ``MADV_DONTNEED`` on a read-only file mapping only unmaps them: the file is unchanged and the
+    pages stay in the OS page cache. Only pages entirely inside the tensor are touched.
+    """
+    start = tensor.data_ptr()
+    if not any(begin <= start < end for begin, end in mapped):
+        return
+    page = 4096
+    first = (start + page - 1) // page * page
+    last = (start + tensor.numel() * tensor.element_size()) // page * page
+    if last <= first:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
+    except (OSError, AttributeError):
+        log.debug("madvise unavailable: a packed model's replaced weights stay resident")
 
 
 class FastDecode:
