@@ -278,8 +278,11 @@ class Session:
 
     def generate(self, max_new_tokens: int, sampling: SamplingConfig | None = None,
                  stop_strings: Sequence[str] = (), protect_output: bool = False,
-                 detect_repetition: bool = True) -> Iterator[Event]:
+                 detect_repetition: bool = True, min_new_tokens: int = 0) -> Iterator[Event]:
         """Decode up to ``max_new_tokens`` tokens after what was fed.
+
+        ``min_new_tokens``: the end-of-text tokens are masked out of the first that many steps
+        (as transformers' ``min_new_tokens``); stop strings and the repetition check still apply.
 
         Yields
         ------
@@ -295,6 +298,7 @@ class Session:
         if sampling.seed is not None:
             generator = torch.Generator().manual_seed(sampling.seed)
         stops = [s for s in stop_strings if s]
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long)
         hold = max((len(s) for s in stops), default=1) - 1
         decoder = StreamDecoder(self.tokenizer)
         text = ""
@@ -310,6 +314,8 @@ class Session:
                     stopped_by = "cancelled"
                     break
                 t0 = time.perf_counter()
+                if step < min_new_tokens and eos.numel():
+                    logits = logits.index_fill(0, eos.to(logits.device), float("-inf"))
                 token = choose_token(logits, sampling, generated, generator)
                 if token in self.eos_ids:
                     self._decode_s += time.perf_counter() - t0

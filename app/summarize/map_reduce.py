@@ -63,5 +63,6 @@ def map_reduce(run: DocumentRun, ctx: ModeContext, decoding: Decoding) -> Iterat
     run.document_done = len(ctx.document_ids)
     yield from run.feed(session, ctx.encode(framing.footer), protect=True)
     yield Stage("summarizing", f"from {len(summaries)} chunk summaries" if summaries else "")
-    generated: Generated = yield from run.generate(session, ctx.max_new_tokens, decoding)
+    generated: Generated = yield from run.generate(session, ctx.max_new_tokens, decoding,
+                                                   min_new_tokens=ctx.min_new_tokens)
     return generated

@@ -46,6 +46,11 @@ class ModeContext:
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
 
+    @property
+    def min_new_tokens(self) -> int:
+        """The final summary's minimum length (end-of-text is held back until then)."""
+        return min(int(prompts.MIN_SHARE[self.length] * self.max_new_tokens), len(self.document_ids) // 4)
+
     def summary_framing(self) -> prompts.Framing:
         return prompts.summary_prompt(self.frame, self.kind, self.length, self.style, self.language, self.focus)
 
@@ -58,7 +63,8 @@ def single_pass(run: DocumentRun, ctx: ModeContext, decoding: Decoding) -> Itera
     yield from run.feed(session, ctx.document_ids, document=True)
     yield from run.feed(session, ctx.encode(framing.footer), protect=True)
     yield Stage("summarizing")
-    generated: Generated = yield from run.generate(session, ctx.max_new_tokens, decoding)
+    generated: Generated = yield from run.generate(session, ctx.max_new_tokens, decoding,
+                                                   min_new_tokens=ctx.min_new_tokens)
     return generated
 
 
@@ -83,5 +89,6 @@ def truncate(run: DocumentRun, ctx: ModeContext, decoding: Decoding) -> Iterator
     run.document_done = len(ctx.document_ids)
     yield from run.feed(session, footer, protect=True)
     yield Stage("summarizing")
-    generated: Generated = yield from run.generate(session, ctx.max_new_tokens, decoding)
+    generated: Generated = yield from run.generate(session, ctx.max_new_tokens, decoding,
+                                                   min_new_tokens=ctx.min_new_tokens)
     return generated

@@ -15,6 +15,9 @@ KINDS = ("report", "paper", "book", "meeting", "chat")
 MAX_NEW_TOKENS = {"short": 128, "medium": 256, "long": 512}
 POINTS = {"short": 3, "medium": 5, "long": 8}
 PARAGRAPHS = {"short": "one short paragraph", "medium": "two paragraphs", "long": "four paragraphs"}
+# The summary may not end before this share of its token limit (a two-sentence "medium" summary of a
+# 7k-token story scored the lowest ROUGE of every mode), nor before a quarter of the document's length.
+MIN_SHARE = {"short": 0.2, "medium": 0.5, "long": 0.5}
 NOTE_TOKENS = 64
 CHUNK_SUMMARY_TOKENS = 96
 

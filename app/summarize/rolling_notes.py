@@ -60,5 +60,5 @@ def rolling_notes(run: DocumentRun, ctx: ModeContext, decoding: Decoding) -> Ite
                                   had_notes=notes_written > 0)
     yield from run.feed(session, ctx.encode(footer), protect=True)
     yield Stage("summarizing", f"from {notes_written} notes and the recent text")
-    generated = yield from run.generate(session, ctx.max_new_tokens, decoding)
+    generated = yield from run.generate(session, ctx.max_new_tokens, decoding, min_new_tokens=ctx.min_new_tokens)
     return generated

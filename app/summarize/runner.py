@@ -106,8 +106,11 @@ class DocumentRun:
 
     def generate(self, session, max_new_tokens: int, decoding: Decoding = FIRST_TRY,
                  protect_output: bool = False, stream: bool = True, stop_strings: list[str] | None = None,
-                 ) -> Iterator[Any]:
+                 min_new_tokens: int = 0) -> Iterator[Any]:
         """Decode with the repetition guard; yields Token events (only when ``stream``).
+
+        ``min_new_tokens``: end-of-text is not chosen before that many tokens (the summary's
+        minimum length); a stop string or the repetition guard still ends it earlier.
 
         Use as ``generated = yield from run.generate(...)``; returns :class:`Generated`.
         Raises :class:`Cancelled` (after yielding what was decoded) when the user stops.
@@ -118,7 +121,8 @@ class DocumentRun:
         before = int(session.stats().get("output_tokens", 0))
         stopped_by = "max_tokens"
         events = session.generate(max_new_tokens, sampling=self._sampling(decoding),
-                                  stop_strings=stop_strings or [], protect_output=protect_output)
+                                  stop_strings=stop_strings or [], protect_output=protect_output,
+                                  min_new_tokens=min_new_tokens)
         try:
             for event in events:
                 if isinstance(event, Token):

@@ -98,6 +98,18 @@ def test_eos_stops(default_model, prompt_ids, reference_tokens):
     assert done.stopped_by == "eos" and done.stats["output_tokens"] == 3
 
 
+def test_min_new_tokens_holds_back_eos(default_model, prompt_ids, reference_tokens):
+    """The greedy path's 4th token made an end-of-text: with min_new_tokens=6 it is masked for 6 steps."""
+    model, tokenizer = default_model
+    session = Session(model, tokenizer, CacheConfig.full())
+    session.eos_ids = {reference_tokens[3]}
+    list(session.feed(prompt_ids))
+    events = list(session.generate(12, min_new_tokens=6, detect_repetition=False))
+    ids = [e.token_id for e in events if isinstance(e, Token)]
+    assert ids[:3] == reference_tokens[:3] and reference_tokens[3] not in ids[:6]
+    assert len(ids) >= 6 and events[-1].stopped_by in ("eos", "max_tokens")
+
+
 def test_cancel_within_one_chunk_and_one_token(default_model, prompt_ids):
     model, tokenizer = default_model
     cancel = threading.Event()

@@ -196,3 +196,20 @@ def test_a_full_cache_that_cannot_fit_is_refused_with_numbers(loaded, short_repo
     (failed,) = [e for e in events if isinstance(e, Failed)]
     assert failed.exit_code == 5 and "needs" in failed.message and "--cache sepllm" in failed.message
     assert not _done(events)
+
+
+@pytest.mark.parametrize("text_words", [None, 12], ids=["report", "one-line-note"])
+def test_a_summary_is_not_cut_short(loaded, short_report, tmp_path, text_words):
+    """Medium length: at least half the token limit, but never more than a quarter of a tiny document."""
+    path = short_report
+    if text_words:
+        path = tmp_path / "note.txt"
+        path.write_text(" ".join(["The pump at Kings Meadow was repaired on Monday."] * 2), encoding="utf-8")
+    request = SummaryRequest(paths=[path], mode="single", length="medium", max_new_tokens=40)
+    events = _run(request, loaded)
+    document = next(e for e in events if isinstance(e, DocumentLoaded))
+    (done,) = _done(events)
+    floor = min(20, document.tokens // 4)
+    assert done.stats["output_tokens"] >= floor or done.stats["stopped_by"] == "repetition"
+    if text_words:
+        assert floor < 10
