@@ -22,8 +22,10 @@ from sepllm_core.fast_decode import FastDecode
 from sepllm_core.positions import find_rotary_module
 from sepllm_core.separators import separator_table
 
-END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
-"""Chat-template end tokens treated as end of sequence when the vocabulary has them."""
+END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+               "<|im_start|>", "<|start_header_id|>", "<start_of_turn>")
+"""Chat-template tokens that end the answer when the vocabulary has them: the ends of a turn, and
+the starts of a new one (a small model that opens a "user" turn mid-summary has finished it)."""
 
 _SEPARATOR_TABLES: dict[tuple[int, str, int], torch.Tensor] = {}
 

@@ -179,3 +179,12 @@ def test_stream_decoder_holds_partial_utf8(default_model):
     assert "".join(pieces) == text
     assert not any("\ufffd" in p for p in pieces)
     assert any(p == "" for p in pieces[:-1])  # the emoji/CJK bytes arrive over several tokens
+
+
+def test_turn_markers_end_the_answer(default_model):
+    """The end of a turn and the start of a new one both stop decoding (the default model is ChatML)."""
+    model, tokenizer = default_model
+    session = Session(model, tokenizer, CacheConfig.full())
+    vocab = tokenizer.get_vocab()
+    assert {vocab["<|im_end|>"], vocab["<|im_start|>"]} <= session.eos_ids
+    assert not {vocab[t] for t in ("user", ".", "\n") if t in vocab} & session.eos_ids
