@@ -31,7 +31,7 @@ def load_default_model() -> tuple[Any, Any]:
 
 
 def book_ids(tokenizer: Any, book: str, tokens: int) -> Sequence[int]:
-    """The first ``tokens`` token ids of a shared book after its Gutenberg header, as ``array('l')``.
+    """The first ``tokens`` token ids of a shared book after its Gutenberg header, as ``array('q')``.
 
     Tokenized the way the app tokenizes a document (``sepllm_core.encoding.encode_long``: the same
     ids as one call, in bounded memory), so peak-RSS measurements see the product's path.

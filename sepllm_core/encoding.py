@@ -31,7 +31,7 @@ def _encode(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]]
 
 def encode_long(tokenizer: Any, text: str, piece_chars: int = PIECE_CHARS,
                 overlap_chars: int = OVERLAP_CHARS) -> array.array:
-    """The token ids of ``text`` (no special tokens), as ``array('l')``, tokenized piece by piece.
+    """The token ids of ``text`` (no special tokens), as ``array("q")``, tokenized piece by piece.
 
     Parameters
     ----------
@@ -44,11 +44,11 @@ def encode_long(tokenizer: Any, text: str, piece_chars: int = PIECE_CHARS,
 
     Returns
     -------
-    array.array of typecode ``"l"``: 8 bytes a token, and ``torch.as_tensor`` reads it directly.
+    array.array of typecode ``"q"``: 8 bytes a token on every platform; ``torch.as_tensor`` reads it.
     """
     if piece_chars < 1 or overlap_chars < 2:
         raise ValueError(f"need piece_chars >= 1 and overlap_chars >= 2, got {piece_chars}, {overlap_chars}")
-    ids = array.array("l")
+    ids = array.array("q")
     if len(text) <= piece_chars + overlap_chars or not getattr(tokenizer, "is_fast", False):
         ids.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
         return ids
@@ -57,7 +57,7 @@ def encode_long(tokenizer: Any, text: str, piece_chars: int = PIECE_CHARS,
     while start + piece_chars + overlap_chars < len(text):
         cut = _confirmed_cut(tokenizer, text, start, piece_ids, offsets, piece_chars, overlap_chars)
         if cut is None:  # no boundary confirmed: this tokenizer is not piecewise-safe here
-            ids = array.array("l")
+            ids = array.array("q")
             ids.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
             return ids
         kept, start, piece_ids, offsets = cut

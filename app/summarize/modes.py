@@ -26,7 +26,7 @@ class ModeContext:
     style: str
     language: str | None
     focus: str | None
-    document_ids: Sequence[int]  # array("l") for a whole document (sepllm_core.encoding.encode_long)
+    document_ids: Sequence[int]  # array("q") for a whole document (sepllm_core.encoding.encode_long)
     context_tokens: int  # the model's trained context (max_position_embeddings)
     notes_every: int = 1024
     token_limit: int | None = None  # the request's override of the length's limit
