@@ -107,7 +107,9 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     Uses ``sepllm_core.recall_data`` sequences (its own templates) built from ``docs``; an answer
     counts as "far" when its fact sentence starts more than ``local`` tokens before it. Returns the
     top-1 accuracy (greedy token == planted value token) under full attention and under the mask,
-    and the mean KL(full || masked) on far answer tokens.
+    for all far answer tokens and for the first token of each far value (``*_far_first``: later
+    tokens of a multi-token value are predictable from the first), and the mean KL(full || masked)
+    on far answer tokens.
     """
     import random
 
@@ -118,8 +120,9 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     dtype = next(model.parameters()).dtype
     usable = [d for d in docs if d.numel() > seq_len]
-    hits = {"full_far": 0, "masked_far": 0, "full_near": 0, "masked_near": 0}
-    counts = {"far": 0, "near": 0}
+    hits = {"full_far": 0, "masked_far": 0, "full_near": 0, "masked_near": 0, "full_far_first": 0,
+            "masked_far_first": 0}
+    counts = {"far": 0, "near": 0, "far_first": 0}
     kl_far = 0.0
     for _ in range(sequences):
         seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng)
@@ -144,9 +147,13 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
             hits[f"masked_{far}"] += int(masked[index - 1].argmax()) == target
             if far == "far":
                 kl_far += float((full[index - 1].exp() * (full[index - 1] - masked[index - 1])).sum())
+                if index in fact_of:  # the first value token: the one that needs the fact
+                    counts["far_first"] += 1
+                    hits["full_far_first"] += int(full[index - 1].argmax()) == target
+                    hits["masked_far_first"] += int(masked[index - 1].argmax()) == target
     result: dict[str, float] = {f"{k}_tokens": float(v) for k, v in counts.items()}
     for key, value in hits.items():
-        result[f"{key}_top1"] = value / max(counts[key.split("_")[1]], 1)
+        result[f"{key}_top1"] = value / max(counts[key.split("_", 1)[1]], 1)
     result["kl_far"] = kl_far / max(counts["far"], 1)
     return result
 
