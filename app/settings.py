@@ -46,8 +46,9 @@ SCHEMA: tuple[Setting, ...] = (
             choices=("sepllm", "full", "window"), group="cache"),
     Setting("mode", "auto", str, "single: one pass through the cache; notes: one pass that writes notes "
             "into a protected region; mapreduce: summaries of chunks, then of the summaries; truncate: "
-            "only the first tokens that fit the context; auto: single pass when the document fits the cache, "
-            "else map-reduce (best ROUGE-L on the long-document dev set with the default model)",
+            "only the first tokens that fit the context; auto: by length, from ROUGE-L on the long-document dev "
+            "set with the default model: rolling notes for documents the cache cannot hold but the model's "
+            "context could, single pass otherwise",
             choices=("auto", "single", "notes", "mapreduce", "truncate")),
     Setting("length", "medium", str, "summary length (short about 3 points, medium 5, long 8)",
             choices=("short", "medium", "long")),

@@ -31,19 +31,23 @@ log = logging.getLogger(__name__)
 MODES = {"single": single_pass, "notes": rolling_notes, "mapreduce": map_reduce, "truncate": truncate}
 
 
-def choose_mode(requested: str, document_tokens: int, cache_config) -> str:
-    """``auto``: one pass when the document fits well inside the cache budget, else map-reduce.
+def choose_mode(requested: str, document_tokens: int, cache_config, context_tokens: int = 8192) -> str:
+    """``auto`` by document length, from ROUGE-L on long_doc_dev (default model, 1024-entry budget,
+    docs/BENCHMARKS.md section 3):
 
-    Measured on the default model (``sepsum eval rouge``, long_doc_dev subset at a 1024-entry
-    budget): map-reduce had the best ROUGE-L (0.129), rolling notes 0.115, full cache 0.106,
-    single pass 0.098. Documents that fit the budget are never evicted, so every mode is the
-    same single pass there (dialogue_dev).
+    - fits well inside the cache budget: ``single`` (nothing is evicted, the same as a full cache);
+    - longer, but within the model's trained context: ``notes`` (8 documents: 0.136, 4.4 % below the
+      full cache at ~22 % of its KV memory; map-reduce 0.131, single SepLLM 0.129);
+    - beyond the trained context: ``single`` through the SepLLM cache (3 documents of 17-35k tokens:
+      0.158; rolling notes 0.128, map-reduce 0.122, truncate 0.122).
     """
     if requested != "auto":
         return requested
     if not cache_config.bounded or document_tokens <= cache_config.max_entries // 2:
         return "single"
-    return "mapreduce"
+    if document_tokens <= context_tokens:
+        return "notes"
+    return "single"
 
 
 def cache_config_for(request: SummaryRequest):
@@ -125,7 +129,7 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
         yield Failed(path, str(error), type(error).__name__, error.exit_code)
         return "failed"
     yield DocumentLoaded(path, document_kind, title, len(document_ids), metadata or {}, warnings)
-    mode = choose_mode(request.mode, len(document_ids), cache_config)
+    mode = choose_mode(request.mode, len(document_ids), cache_config, _context_tokens(loaded.model))
     ctx = ModeContext(tokenizer=tokenizer, frame=prompts.chat_frame(tokenizer), kind=kind,
                       length=request.length, style=request.style,
                       language=request.language or prompts.language_name((metadata or {}).get("language")),

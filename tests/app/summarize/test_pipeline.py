@@ -171,11 +171,12 @@ def test_a_looping_model_is_stopped(loaded, tmp_path, monkeypatch):
 def test_auto_mode_follows_the_document_length(loaded):
     from sepllm_core.config import CacheConfig
 
-    config = CacheConfig()
-    assert pipeline.choose_mode("auto", 300, config) == "single"
-    assert pipeline.choose_mode("auto", 50_000, config) == "mapreduce"
-    assert pipeline.choose_mode("auto", 50_000, CacheConfig.full()) == "single"
-    assert pipeline.choose_mode("mapreduce", 300, config) == "mapreduce"
+    config = CacheConfig()  # 2048 entries
+    assert pipeline.choose_mode("auto", 300, config, 8192) == "single"  # nothing evicted
+    assert pipeline.choose_mode("auto", 6_000, config, 8192) == "notes"  # evicted, within the trained context
+    assert pipeline.choose_mode("auto", 50_000, config, 8192) == "single"  # beyond it: one SepLLM pass
+    assert pipeline.choose_mode("auto", 50_000, CacheConfig.full(), 8192) == "single"
+    assert pipeline.choose_mode("mapreduce", 300, config, 8192) == "mapreduce"
 
 
 def test_cache_settings_become_a_cache_config():
