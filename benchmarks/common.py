@@ -31,21 +31,17 @@ def load_default_model() -> tuple[Any, Any]:
 
 
 def book_ids(tokenizer: Any, book: str, tokens: int) -> Sequence[int]:
-    """The first ``tokens`` token ids of a shared book after its Gutenberg header, as ``array('q')``.
+    """The first ``tokens`` token ids of a shared book after its Gutenberg header (``array("q")``).
 
-    Tokenized the way the app tokenizes a document (``sepllm_core.encoding.encode_long``: the same
-    ids as one call, in bounded memory), so peak-RSS measurements see the product's path.
+    Tokenized the way the app tokenizes a document (``sepllm_core.recall.document_ids`` over
+    ``encode_long``), so peak-RSS measurements see the product's path.
     """
-    from sepllm_core.encoding import encode_long
-    from sepllm_core.recall import skip_gutenberg_header
+    from sepllm_core.recall import document_ids
 
-    body = skip_gutenberg_header(BOOKS[book].read_text(encoding="utf-8"))
-    ids = encode_long(tokenizer, body[: tokens * 6 + 1000])  # ~4 characters a token in English prose
-    if len(ids) < tokens:
-        ids = encode_long(tokenizer, body)
+    ids = document_ids(BOOKS[book].read_text(encoding="utf-8"), tokenizer, tokens)
     if len(ids) < tokens:
         raise SystemExit(f"{BOOKS[book].name} has only {len(ids)} tokens, {tokens} asked")
-    return ids[:tokens]
+    return ids
 
 
 def build(model: Any, tokenizer: Any, config: Any) -> Any:

@@ -48,22 +48,23 @@ def encode_long(tokenizer: Any, text: str, piece_chars: int = PIECE_CHARS,
     """
     if piece_chars < 1 or overlap_chars < 2:
         raise ValueError(f"need piece_chars >= 1 and overlap_chars >= 2, got {piece_chars}, {overlap_chars}")
-    ids = array.array("q")
     if len(text) <= piece_chars + overlap_chars or not getattr(tokenizer, "is_fast", False):
-        ids.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
-        return ids
+        return _one_call(tokenizer, text)
+    ids = array.array("q")
     start = 0
     piece_ids, offsets = _encode(tokenizer, text[:piece_chars + overlap_chars])
     while start + piece_chars + overlap_chars < len(text):
         cut = _confirmed_cut(tokenizer, text, start, piece_ids, offsets, piece_chars, overlap_chars)
         if cut is None:  # no boundary confirmed: this tokenizer is not piecewise-safe here
-            ids = array.array("q")
-            ids.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
-            return ids
+            return _one_call(tokenizer, text)
         kept, start, piece_ids, offsets = cut
         ids.extend(kept)
     ids.extend(piece_ids)
     return ids
+
+
+def _one_call(tokenizer: Any, text: str) -> array.array:
+    return array.array("q", tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _confirmed_cut(tokenizer: Any, text: str, start: int, piece_ids: list[int],

@@ -270,13 +270,19 @@ def _line_end_table(tokenizer: Any) -> Callable[[int], bool]:
     return ends_line
 
 
-def document_ids(text: str, tokenizer: Any, tokens: int) -> list[int]:
-    """The first ``tokens`` token ids of ``text`` after its Gutenberg header (fewer if it is short)."""
+def document_ids(text: str, tokenizer: Any, tokens: int) -> Sequence[int]:
+    """The first ``tokens`` token ids of ``text`` after its Gutenberg header (fewer if it is short).
+
+    Tokenized as the app tokenizes a document (:func:`sepllm_core.encoding.encode_long`: one
+    call's ids in bounded memory), as ``array("q")``.
+    """
+    from sepllm_core.encoding import encode_long
+
     body = skip_gutenberg_header(text)
     # ~4 characters per token in English prose; read a margin more so we rarely tokenize twice.
-    ids: list[int] = tokenizer(body[: tokens * 6 + 1000], add_special_tokens=False)["input_ids"]
+    ids = encode_long(tokenizer, body[: tokens * 6 + 1000])
     if len(ids) < tokens and len(body) > tokens * 6 + 1000:
-        ids = tokenizer(body, add_special_tokens=False)["input_ids"]
+        ids = encode_long(tokenizer, body)
     return ids[:tokens]
 
 
