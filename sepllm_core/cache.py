@@ -215,6 +215,11 @@ class SepCache(Cache):
         self._peak_entries = 0
         self._peak_bytes = 0
 
+    @property
+    def full_attention_only(self) -> bool:
+        """Every layer is a full-attention :class:`SepLayer` (no sliding-window layers)."""
+        return not self._sliding
+
     @staticmethod
     def _resolve_positions(config: Any, cache_config: CacheConfig) -> str:
         if not cache_config.bounded:

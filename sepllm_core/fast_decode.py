@@ -155,7 +155,75 @@ class PackedLinear(torch.nn.Linear):
         return torch.ops.mkldnn._linear_pointwise(input, self.weight, self.bias, "none", [], "")
 
 
-def pack_linears(model: torch.nn.Module) -> int:
+FUSED_GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+"""Sibling linear layers that read the same input in the supported decoders (attention, gated MLP)."""
+
+
+class FusedProjection(torch.nn.Module):
+    """Several linear layers that read the same input, computed as one packed matmul.
+
+    The layers it replaces become :class:`ProjectionPart` modules. The first part called with an
+    input computes every output; the other parts called with that same tensor take their slice, so
+    the model's own forward, which calls ``q_proj(x)``, ``k_proj(x)`` and ``v_proj(x)`` in turn,
+    reads the weights once. Outputs are bit-equal to the separate layers (oneDNN reduces each
+    output feature alone; tested).
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        The concatenated ``[sum(sizes), in_features]`` weight, prepacked for oneDNN.
+    bias : torch.Tensor, optional, shape ``[sum(sizes)]``
+    sizes : tuple of int
+        Output features of each part, in order.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, sizes: tuple[int, ...]):
+        super().__init__()
+        self.weight = torch.nn.Parameter(weight, requires_grad=False)
+        self.bias = None if bias is None else torch.nn.Parameter(bias, requires_grad=False)
+        self.sizes = sizes
+        self._input: torch.Tensor | None = None
+        self._outputs: tuple[torch.Tensor, ...] = ()
+        self._served = 0
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """All parts' outputs side by side, ``[..., sum(sizes)]``."""
+        if input.requires_grad and torch.is_grad_enabled():
+            raise RuntimeError("this model's linear layers are packed for inference (pack_linears): "
+                               "load it unpacked to train it")
+        return torch.ops.mkldnn._linear_pointwise(input, self.weight, self.bias, "none", [], "")
+
+    def part(self, input: torch.Tensor, index: int) -> torch.Tensor:
+        """Part ``index``'s output for ``input``, computing all parts once per input tensor."""
+        if input is not self._input:
+            self._outputs = tuple(self(input).split(self.sizes, dim=-1))
+            self._input, self._served = input, 0
+        out = self._outputs[index]
+        self._served |= 1 << index
+        if self._served == (1 << len(self.sizes)) - 1:  # every part has its slice: drop the references
+            self._input, self._outputs = None, ()
+        return out
+
+
+class ProjectionPart(torch.nn.Module):
+    """Stands in for one linear layer of a :class:`FusedProjection` (same call, same output)."""
+
+    def __init__(self, fused: FusedProjection, index: int, in_features: int, out_features: int):
+        super().__init__()
+        self.fused: FusedProjection
+        object.__setattr__(self, "fused", fused)  # not a submodule: its weight is counted once, on the owner
+        self.index = index
+        self.in_features = in_features
+        self.out_features = out_features
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return self.fused.part(input, self.index)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, part {self.index} of a fused layer"
+
+
+def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
     """Prepack every plain bf16 ``nn.Linear`` of a CPU model for oneDNN, in place; returns how many.
 
     Parameters
@@ -164,6 +232,10 @@ def pack_linears(model: torch.nn.Module) -> int:
         An inference model on CPU. Layers whose weight is shared with another parameter (a tied
         output layer and embedding) or that need gradients are left alone, as is everything when
         oneDNN has no bf16 support; other dtypes and devices are skipped.
+    fuse : bool
+        Also fuse the sibling layers of :data:`FUSED_GROUPS` (q/k/v, gate/up) into one
+        :class:`FusedProjection` each, registered on their parent as ``fused_q_proj`` etc.
+        (fewer, larger matmuls per decode step; the model's forward is unchanged).
 
     Notes
     -----
@@ -176,17 +248,43 @@ def pack_linears(model: torch.nn.Module) -> int:
     owners: dict[int, int] = {}
     for _, param in model.named_parameters(remove_duplicate=False):
         owners[param.data_ptr()] = owners.get(param.data_ptr(), 0) + 1
+
+    def packable(module: Any) -> bool:
+        weight = getattr(module, "weight", None)
+        return (type(module) is torch.nn.Linear and weight is not None and weight.device.type == "cpu"
+                and weight.dtype == torch.bfloat16 and owners.get(weight.data_ptr(), 0) <= 1)
+
     packed = 0
     mapped = _file_mappings()
     with torch.no_grad():
+        for parent in list(model.modules()) if fuse else ():
+            for names in FUSED_GROUPS:
+                found = [getattr(parent, name, None) for name in names]
+                if not all(packable(layer) for layer in found):
+                    continue
+                layers: list[torch.nn.Linear] = [layer for layer in found if layer is not None]
+                if (len({layer.in_features for layer in layers}) != 1
+                        or len({layer.bias is None for layer in layers}) != 1):
+                    continue
+                weight = torch.cat([layer.weight.detach() for layer in layers])
+                bias = (None if layers[0].bias is None
+                        else torch.cat([layer.bias.detach() for layer in layers]))
+                fused = FusedProjection(torch.ops.mkldnn._reorder_linear_weight(weight, 1), bias,
+                                        tuple(layer.out_features for layer in layers))
+                del weight
+                parent.add_module("fused_" + names[0], fused)
+                for index, (name, layer) in enumerate(zip(names, layers, strict=True)):
+                    _release_file_pages(layer.weight, mapped)
+                    setattr(parent, name, ProjectionPart(fused, index, layer.in_features, layer.out_features))
+                packed += len(layers)
         for module in model.modules():
-            weight = getattr(module, "weight", None)
-            if (type(module) is not torch.nn.Linear or weight is None or weight.device.type != "cpu"
-                    or weight.dtype != torch.bfloat16 or owners.get(weight.data_ptr(), 0) > 1):
+            if not packable(module):
                 continue
-            module.weight = torch.nn.Parameter(torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 1),
+            original = module.weight
+            assert isinstance(original, torch.Tensor)
+            module.weight = torch.nn.Parameter(torch.ops.mkldnn._reorder_linear_weight(original.detach(), 1),
                                                requires_grad=False)
-            _release_file_pages(weight, mapped)
+            _release_file_pages(original, mapped)
             if module.bias is not None:
                 module.bias.requires_grad_(False)
             module.__class__ = PackedLinear
@@ -261,10 +359,16 @@ class FastDecode:
         self.active = self.reason is None
         self.setup_s = 0.0
         self.head_reason: str | None = None
+        self.decode_step: Any = None
         if self.active:
             _register()
             self.name = _PREFIX + str(self.base)
             self.head_reason = self._head_unsupported(model)
+            if self.head_reason is None:
+                from sepllm_core.decode_step import DecodeStep  # it builds on this module
+
+                if DecodeStep.unsupported(model) is None:
+                    self.decode_step = DecodeStep(model)
         else:
             log.debug("fast decode off: %s", self.reason)
 
@@ -305,6 +409,8 @@ class FastDecode:
         """The output weight prepacked for oneDNN (once per model and weight version)."""
         head = self.model.get_output_embeddings()
         weight = head.weight
+        if isinstance(head, PackedLinear):  # an untied head that pack_linears already packed
+            return weight
         cached = _PACKED.get(head)
         if cached is not None and cached[:2] == (weight.data_ptr(), weight._version):
             return cached[2]
@@ -317,9 +423,15 @@ class FastDecode:
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache: Any) -> torch.Tensor:
         """One decode forward of ``input_ids`` ``[1, 1]``; returns the last position's logits ``[vocab]`` fp32.
 
-        Falls back to the model's own forward (with ``logits_to_keep=1``) when fast decode or the
-        packed head is off.
+        Uses the written-out step (:class:`~sepllm_core.decode_step.DecodeStep`) where the model
+        and ``cache`` allow it; falls back to the model's own forward (with ``logits_to_keep=1``)
+        when fast decode or the packed head is off.
         """
+        if self.decode_step is not None and getattr(cache, "full_attention_only", False):
+            hidden = self.decode_step(input_ids, position_ids, cache)
+            logits = torch.ops.mkldnn._linear_pointwise(hidden, self._packed_head(),
+                                                        self.model.get_output_embeddings().bias, "none", [], "")
+            return logits[0].float()
         with self.step():
             if not self.active or self.head_reason is not None:
                 out = self.model(input_ids=input_ids, position_ids=position_ids, cache=cache, use_cache=True,
@@ -338,7 +450,7 @@ class FastDecode:
             return f"eager ({self.reason})"
         if self.head_reason is not None:
             return f"fast (model head: {self.head_reason})"
-        return "fast"
+        return "fast (written-out step)" if self.decode_step is not None else "fast"
 
     @contextmanager
     def step(self) -> Iterator[None]:

@@ -9,12 +9,22 @@ import torch
 from transformers.models.llama.modeling_llama import eager_attention_forward
 
 from sepllm_core import fast_decode
+from sepllm_core.cache import build_cache
 from sepllm_core.config import CacheConfig
+from sepllm_core.decode_step import DecodeStep
 from sepllm_core.events import Token
-from sepllm_core.fast_decode import FastDecode, PackedLinear, decode_attention, pack_linears
+from sepllm_core.fast_decode import (
+    FastDecode,
+    FusedProjection,
+    PackedLinear,
+    ProjectionPart,
+    decode_attention,
+    pack_linears,
+)
 from sepllm_core.generate import Session
+from sepllm_core.positions import find_rotary_module
 
-from .tiny_models import tiny_model
+from .tiny_models import random_ids, run_chunks, separator_table_for_tiny, tiny_model
 
 
 class _Module(torch.nn.Module):
@@ -67,7 +77,8 @@ def _greedy(model, tokenizer, ids, config, fast: bool, steps: int) -> list[int]:
     session.eos_ids = set()
     assert session.fast.active is fast
     list(session.feed(ids, protect=True))
-    assert session.stats()["decode_path"] == ("fast" if fast else "eager (disabled)")
+    assert session.stats()["decode_path"].startswith("fast") if fast else (
+        session.stats()["decode_path"] == "eager (disabled)")
     return [e.token_id for e in session.generate(steps, detect_repetition=False) if isinstance(e, Token)]
 
 
@@ -185,6 +196,10 @@ def test_packed_linears_are_bit_equal_on_the_default_model(default_model, packed
     ids = torch.tensor([book_ids[:96]])
     with torch.inference_mode():
         assert torch.equal(packed(input_ids=ids).logits, model(input_ids=ids).logits)
+    attn, mlp = packed.model.layers[0].self_attn, packed.model.layers[0].mlp
+    assert isinstance(attn.q_proj, ProjectionPart) and isinstance(mlp.up_proj, ProjectionPart)
+    assert attn.fused_q_proj.sizes == (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
+    assert Session(packed, tokenizer).fast.describe() == "fast (written-out step)"
     config = CacheConfig.window(256).with_(chunk_size=128)
     assert _greedy(packed, tokenizer, book_ids, config, True, 16) == _greedy(model, tokenizer, book_ids, config,
                                                                             True, 16)
@@ -203,8 +218,74 @@ def test_pack_linears_keeps_biases_and_skips_other_dtypes():
     model = tiny_model("qwen2", layers=2, dtype=torch.bfloat16)
     reference = tiny_model("qwen2", layers=2, dtype=torch.bfloat16)
     assert pack_linears(model) == 7 * 2 + 1  # the tiny model's head is not tied
-    assert model.model.layers[0].self_attn.q_proj.bias is not None
+    assert model.model.layers[0].self_attn.fused_q_proj.bias is not None
     ids = torch.randint(4, 100, (1, 9))
     with torch.inference_mode():
         assert torch.equal(model(input_ids=ids).logits, reference(input_ids=ids).logits)
     assert pack_linears(tiny_model("llama", layers=1)) == 0
+
+
+def test_fused_projection_computes_once_per_input_and_lets_go():
+    """Parts called with one tensor share one matmul; a new tensor recomputes; no reference outlives a round."""
+    model = tiny_model("llama", layers=1, dtype=torch.bfloat16)
+    reference = tiny_model("llama", layers=1, dtype=torch.bfloat16)
+    pack_linears(model)
+    attn, ref = model.model.layers[0].self_attn, reference.model.layers[0].self_attn
+    fused = attn.fused_q_proj
+    assert isinstance(fused, FusedProjection) and sum(p.numel() for p in attn.parameters()) == sum(
+        p.numel() for p in ref.parameters())  # each weight counted once
+    x, y = torch.randn(1, 3, 64, dtype=torch.bfloat16), torch.randn(1, 3, 64, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        assert torch.equal(attn.q_proj(x), ref.q_proj(x))
+        assert fused._input is x
+        assert torch.equal(attn.k_proj(y), ref.k_proj(y))  # a different input: recomputed
+        assert torch.equal(attn.q_proj(y), ref.q_proj(y)) and torch.equal(attn.v_proj(y), ref.v_proj(y))
+    assert fused._input is None and fused._outputs == ()  # all three parts served
+    assert pack_linears(tiny_model("llama", layers=1, dtype=torch.bfloat16), fuse=False) == 7 + 1
+    with pytest.raises(RuntimeError, match="packed for inference"):
+        fused(torch.randn(1, 64, dtype=torch.bfloat16, requires_grad=True))
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "mistral"])
+def test_written_out_step_equals_the_models_forward(arch):
+    """Greedy decode through DecodeStep gives the same logits, bit for bit, as the model's own forward."""
+    packed = tiny_model(arch, layers=2, dtype=torch.bfloat16)
+    reference = tiny_model(arch, layers=2, dtype=torch.bfloat16)
+    for model in (packed, reference):  # eager prefill on both; decode_attention is bit-equal to eager
+        model.config._attn_implementation = "eager"
+    pack_linears(packed)
+    assert DecodeStep.unsupported(packed) is None and DecodeStep.unsupported(reference) is not None
+    fast = FastDecode(packed)
+    assert fast.describe() == "fast (written-out step)"
+    config = CacheConfig(policy="sepllm", initial=2, separators=8, local=8, max_entries=24, chunk_size=8,
+                         positions="shifted")
+    logits = []
+    for model in (packed, reference):
+        cache = build_cache(model.config, config, separator_table_for_tiny(), rotary=find_rotary_module(model))
+        token = int(run_chunks(model, cache, random_ids(40), 8)[0, -1].argmax())
+        steps = []
+        with torch.inference_mode():
+            for _ in range(40):  # past the cap: entries are evicted and renumbered on the way
+                ids = torch.tensor([[token]])
+                cache.push_tokens(ids)
+                position_ids = cache.next_position_ids(1)
+                if model is packed:
+                    steps.append(fast.forward(ids, position_ids, cache))
+                else:
+                    out = model(input_ids=ids, position_ids=position_ids, cache=cache, use_cache=True)
+                    steps.append(out.logits[0, -1].float())
+                cache.compress()
+                token = int(steps[-1].argmax())
+        assert cache.evicted > 0
+        logits.append(torch.stack(steps))
+    assert torch.equal(logits[0], logits[1])
+
+
+@pytest.mark.parametrize("arch", ["gemma2", "phi3"])
+def test_other_architectures_have_no_written_out_step(arch):
+    model = tiny_model(arch, layers=2, dtype=torch.bfloat16)
+    pack_linears(model)
+    reason = DecodeStep.unsupported(model)
+    assert reason is not None and arch in reason
+    with pytest.raises(ValueError, match="no written-out decode step"):
+        DecodeStep(model)

@@ -1,0 +1,136 @@
+"""A one-token forward of a Llama-family decoder written out as plain tensor operations.
+
+A decode step of a small model on CPU is short enough that the framework around the matmuls
+shows: transformers' modules, mask building, kwargs plumbing and per-layer dispatch cost about as
+much as the attention itself on the default model. :class:`DecodeStep` does the same arithmetic
+as the model's own forward for one token (same operations, same order, same dtypes, so the logits
+are bit-equal; tested), reading the q/k/v and gate/up weights through the fused projections of
+:func:`sepllm_core.fast_decode.pack_linears` and attending with
+:func:`sepllm_core.fast_decode.decode_attention`. Per layer::
+
+    h = rms_norm(x);  q, k, v = qkv(h);  q, k = rotate(q, k)   # (+ q/k norms on Qwen3)
+    keys, values = cache_layer.update(k, v)
+    x = x + o_proj(attention(q, keys, values))
+    h = rms_norm(x);  g, u = gate_up(h);  x = x + down_proj(silu(g) * u)
+
+It covers the architectures whose layers are exactly that (:data:`ARCHITECTURES`) when every
+cache layer is a full-attention :class:`~sepllm_core.cache.SepLayer`; anything else keeps the
+model's own forward (:meth:`DecodeStep.unsupported` says why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from sepllm_core.fast_decode import FusedProjection, decode_attention
+
+ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
+"""Model types whose decoder layer is pre-norm attention + gated SiLU MLP with RMSNorm."""
+
+_NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm")
+
+
+def _rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
+    """transformers' Llama RMSNorm, operation for operation (fp32 statistics, weight in the model dtype)."""
+    dtype = x.dtype
+    x = x.to(torch.float32)
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+    return norm.weight * x.to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _linear(x: torch.Tensor, module: Any) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, module.weight, module.bias, "none", [], "")
+
+
+class DecodeStep:
+    """The one-token forward of a supported decoder, for :class:`~sepllm_core.fast_decode.FastDecode`.
+
+    Parameters
+    ----------
+    model : transformers PreTrainedModel
+        A model packed by :func:`~sepllm_core.fast_decode.pack_linears` (with ``fuse=True``);
+        check :meth:`unsupported` first.
+    """
+
+    def __init__(self, model: Any):
+        reason = self.unsupported(model)
+        if reason is not None:
+            raise ValueError(f"no written-out decode step for this model: {reason}")
+        decoder = model.get_decoder()
+        config = model.config
+        self.embed = decoder.embed_tokens
+        self.rotary = decoder.rotary_emb
+        self.final_norm = decoder.norm
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.layers = []
+        for layer in decoder.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            self.layers.append((layer.input_layernorm, attn.fused_q_proj, attn.o_proj, getattr(attn, "q_norm", None),
+                                getattr(attn, "k_norm", None), attn.scaling, attn.head_dim,
+                                layer.post_attention_layernorm, mlp.fused_gate_proj, mlp.down_proj))
+
+    @staticmethod
+    def unsupported(model: Any) -> str | None:
+        """Why this model has no written-out step (None when it has one)."""
+        config = getattr(model, "config", None)
+        model_type = getattr(config, "model_type", None)
+        if model_type not in ARCHITECTURES:
+            return f"model type {model_type!r} (written out for {', '.join(ARCHITECTURES)})"
+        if not getattr(model, "_sepllm_packed", False):
+            return "linear layers not packed (pack_linears)"
+        if getattr(config, "hidden_act", None) != "silu":
+            return f"activation {getattr(config, 'hidden_act', None)!r}"
+        if any(t != "full_attention" for t in getattr(config, "layer_types", None) or ()):
+            return "sliding-window layers"
+        decoder = model.get_decoder() if callable(getattr(model, "get_decoder", None)) else None
+        if decoder is None or not all(hasattr(decoder, name) for name in ("embed_tokens", "rotary_emb", "norm", "layers")):
+            return "decoder without embed_tokens/rotary_emb/norm/layers"
+        for index, layer in enumerate(decoder.layers):
+            attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+            if not (isinstance(getattr(attn, "fused_q_proj", None), FusedProjection)
+                    and isinstance(getattr(mlp, "fused_gate_proj", None), FusedProjection)):
+                return f"layer {index} has no fused q/k/v and gate/up projections"
+            if type(getattr(attn, "o_proj", None)).__name__ != "PackedLinear" or type(
+                    getattr(mlp, "down_proj", None)).__name__ != "PackedLinear":
+                return f"layer {index}'s o_proj/down_proj is not packed"
+            norms = [layer.input_layernorm, layer.post_attention_layernorm, decoder.norm]
+            norms += [n for n in (getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)) if n is not None]
+            if any(type(n).__name__ not in _NORMS for n in norms):
+                return f"layer {index} has a norm other than {', '.join(_NORMS)}"
+        return None
+
+    def __call__(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache: Any) -> torch.Tensor:
+        """Forward ``input_ids`` ``[1, 1]`` at ``position_ids`` ``[1, 1]``; returns the hidden state ``[1, hidden]``.
+
+        ``cache`` must be a :class:`~sepllm_core.cache.SepCache` whose layers are all full-attention
+        (the caller checks); the new key and value are appended to each layer.
+        """
+        x = self.embed(input_ids)
+        cos, sin = self.rotary(x, position_ids)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        h_q, h_kv = self.heads, self.kv_heads
+        for layer, (norm1, qkv, o_proj, q_norm, k_norm, scaling, d, norm2, gate_up, down) in zip(
+                cache.layers, self.layers, strict=True):
+            h = _rms_norm(x, norm1)
+            q, k, v = qkv(h).split(qkv.sizes, dim=-1)
+            q, k, v = q.view(1, 1, h_q, d), k.view(1, 1, h_kv, d), v.view(1, 1, h_kv, d)
+            if q_norm is not None:
+                q, k = _rms_norm(q, q_norm), _rms_norm(k, k_norm)
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+            q = (q * cos) + (_rotate_half(q) * sin)
+            k = (k * cos) + (_rotate_half(k) * sin)
+            keys, values = layer.update(k, v)
+            attn = decode_attention(q, keys, values, None, scaling).reshape(1, 1, h_q * d)
+            x = x + _linear(attn, o_proj)
+            h = _rms_norm(x, norm2)
+            g, u = gate_up(h).split(gate_up.sizes, dim=-1)
+            x = x + _linear(torch.nn.functional.silu(g) * u, down)
+        return _rms_norm(x, self.final_norm)[:, -1]
