@@ -109,7 +109,8 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     top-1 accuracy (greedy token == planted value token) under full attention and under the mask,
     for all far answer tokens and for the first token of each far value (``*_far_first``: later
     tokens of a multi-token value are predictable from the first), and the mean KL(full || masked)
-    on far answer tokens.
+    on far answer tokens. ``*_far_first_logp`` is the mean log-probability of the planted first value
+    token and ``masked_far_first_rank`` its mean rank under the mask: finer signals than top-1.
     """
     import random
 
@@ -124,6 +125,8 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
             "masked_far_first": 0}
     counts = {"far": 0, "near": 0, "far_first": 0}
     kl_far = 0.0
+    logp = {"full": 0.0, "masked": 0.0}
+    rank_masked = 0.0
     for _ in range(sequences):
         seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng)
         ids = seq.input_ids[None]  # (1, L)
@@ -151,10 +154,16 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
                     counts["far_first"] += 1
                     hits["full_far_first"] += int(full[index - 1].argmax()) == target
                     hits["masked_far_first"] += int(masked[index - 1].argmax()) == target
+                    logp["full"] += float(full[index - 1, target])
+                    logp["masked"] += float(masked[index - 1, target])
+                    rank_masked += 1 + int((masked[index - 1] > masked[index - 1, target]).sum())
     result: dict[str, float] = {f"{k}_tokens": float(v) for k, v in counts.items()}
     for key, value in hits.items():
         result[f"{key}_top1"] = value / max(counts[key.split("_", 1)[1]], 1)
     result["kl_far"] = kl_far / max(counts["far"], 1)
+    for which, total in logp.items():
+        result[f"{which}_far_first_logp"] = total / max(counts["far_first"], 1)
+    result["masked_far_first_rank"] = rank_masked / max(counts["far_first"], 1)
     return result
 
 
@@ -251,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", type=int, default=0, metavar="N",
                         help="only run the answer probe on N held-out recall_data sequences (base, then adapter)")
     parser.add_argument("--probe-local", type=int, default=128, help="local window of the probe's SepLLM mask")
+    parser.add_argument("--probe-skip-base", action="store_true", help="probe only the adapted model")
     parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
     args = parser.parse_args(argv)
 
@@ -269,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                    window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
                    local=args.local)
     if args.probe:
-        probe = {"base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local)}
+        probe = {} if args.probe_skip_base and args.adapter is not None else {
+            "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local)}
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
             probe["adapted"] = answer_probe(model, tokenizer, heldout, table, sequences=args.probe,

@@ -81,6 +81,15 @@ class AdaptConfig:
     answer_weight: float = 20.0
     #: Weight of the LM loss on answer value tokens only (labels are the planted values).
     answer_lm_weight: float = 0.0
+    #: Weight of the LM loss on the FIRST token of each answer value only: the one that needs the
+    #: fact (later tokens of a multi-token value follow from the first).
+    first_value_lm_weight: float = 0.0
+    #: Recall rows: every fact ends at least this many tokens before the questions (0: anywhere).
+    recall_min_distance: int = 0
+    #: Recall rows: all facts of a row are of one kind, so an answer must pick its fact by subject.
+    recall_same_kind: bool = False
+    #: Recall rows: questions per row (0: 1 to 4).
+    recall_questions: int = 0
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -95,13 +104,27 @@ class AdaptConfig:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if self.separators not in SEPARATOR_SETS:
             raise ValueError(f"separators must be one of {', '.join(SEPARATOR_SETS)}, got {self.separators!r}")
-        if self.kl_weight <= 0 and self.lm_weight <= 0 and self.answer_lm_weight <= 0:
-            raise ValueError("kl_weight, lm_weight or answer_lm_weight must be positive")
+        if self.kl_weight <= 0 and self.lm_weight <= 0 and self.answer_lm_weight <= 0 \
+                and self.first_value_lm_weight <= 0:
+            raise ValueError("kl_weight, lm_weight, answer_lm_weight or first_value_lm_weight must be positive")
         if not 0.0 <= self.recall_share <= 1.0:
             raise ValueError(f"recall_share must be in [0, 1], got {self.recall_share}")
-        if self.answer_weight <= 0 or self.answer_lm_weight < 0:
-            raise ValueError(f"need answer_weight > 0 and answer_lm_weight >= 0 (got {self.answer_weight}, "
-                             f"{self.answer_lm_weight})")
+        if self.answer_weight <= 0 or self.answer_lm_weight < 0 or self.first_value_lm_weight < 0:
+            raise ValueError(f"need answer_weight > 0 and answer_lm_weight, first_value_lm_weight >= 0 (got "
+                             f"{self.answer_weight}, {self.answer_lm_weight}, {self.first_value_lm_weight})")
+        if self.recall_min_distance < 0 or not 0 <= self.recall_questions <= 8:
+            raise ValueError(f"need recall_min_distance >= 0 and recall_questions in 0..8 (got "
+                             f"{self.recall_min_distance}, {self.recall_questions})")
+
+    def recall_data_config(self) -> Any:
+        """The :class:`sepllm_core.recall_data.RecallDataConfig` these settings describe."""
+        from sepllm_core.recall_data import RecallDataConfig
+
+        questions = {} if not self.recall_questions else {
+            "min_questions": self.recall_questions, "max_questions": self.recall_questions,
+            "min_facts": max(3, self.recall_questions), "max_facts": max(8, self.recall_questions)}
+        return RecallDataConfig(answer_weight=self.answer_weight, min_distance=self.recall_min_distance,
+                                same_kind=self.recall_same_kind, **questions)
 
 
 @dataclass(frozen=True)
@@ -224,7 +247,7 @@ def sample_training_batch(docs: Sequence[torch.Tensor], tokenizer: Any, config: 
     """
     if config.recall_share <= 0:
         return sample_batch(docs, config.batch_size, config.seq_len, config.seed, step), None, None
-    from sepllm_core.recall_data import RecallDataConfig, recall_batch
+    from sepllm_core.recall_data import recall_batch
 
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step + 500_009)
     recall_rows = int((torch.rand(config.batch_size, generator=generator) < config.recall_share).sum())
@@ -232,7 +255,7 @@ def sample_training_batch(docs: Sequence[torch.Tensor], tokenizer: Any, config: 
     if recall_rows == 0:
         return sample_batch(docs, plain_rows, config.seq_len, config.seed, step), None, None
     ids, weights, answers = recall_batch(docs, tokenizer, recall_rows, config.seq_len, config.seed, step,
-                                         RecallDataConfig(answer_weight=config.answer_weight))
+                                         config.recall_data_config())
     if plain_rows:
         plain = sample_batch(docs, plain_rows, config.seq_len, config.seed, step)
         ids = torch.cat([ids, plain])
@@ -282,6 +305,8 @@ class LossParts:
     lm: torch.Tensor
     answer_kl: torch.Tensor | None
     answer_lm: torch.Tensor | None
+    #: LM loss on the first token of each answer value (None without answer tokens).
+    first_value_lm: torch.Tensor | None = None
 
 
 def weighted_distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, input_ids: torch.Tensor,
@@ -303,7 +328,8 @@ def weighted_distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Te
     Returns
     -------
     LossParts
-        ``loss = kl_weight * kl + lm_weight * lm + answer_lm_weight * answer_lm``.
+        ``loss = kl_weight * kl + lm_weight * lm + answer_lm_weight * answer_lm
+        + first_value_lm_weight * first_value_lm``.
     """
     temp = config.temperature
     teacher_logp = torch.log_softmax(teacher_logits.float() / temp, dim=-1)  # (B, T, V)
@@ -319,16 +345,20 @@ def weighted_distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Te
         kl = (kl_per_position * position_weights).sum() / position_weights.sum()
         target_weights = weights[:, 1:].to(ce)
         lm = (ce * target_weights).sum() / target_weights.sum()
-    answer_kl = answer_lm = None
+    answer_kl = answer_lm = first_lm = None
     loss = config.kl_weight * kl + (config.lm_weight * lm if config.lm_weight > 0 else 0.0)
     if answer_mask is not None and bool(answer_mask[:, 1:].any()):
         targets = answer_mask[:, 1:]  # (B, T-1): position t predicts answer token t + 1
         answer_kl = kl_per_position[:, :-1][targets].mean()
         answer_lm = ce[targets].mean()
+        first_lm = ce[targets & ~answer_mask[:, :-1]].mean()  # answer tokens whose predecessor is not one
         if config.answer_lm_weight > 0:
             loss = loss + config.answer_lm_weight * answer_lm
-        answer_kl, answer_lm = answer_kl.detach(), answer_lm.detach()
-    return LossParts(loss=loss, kl=kl.detach(), lm=lm.detach(), answer_kl=answer_kl, answer_lm=answer_lm)
+        if config.first_value_lm_weight > 0:
+            loss = loss + config.first_value_lm_weight * first_lm
+        answer_kl, answer_lm, first_lm = answer_kl.detach(), answer_lm.detach(), first_lm.detach()
+    return LossParts(loss=loss, kl=kl.detach(), lm=lm.detach(), answer_kl=answer_kl, answer_lm=answer_lm,
+                     first_value_lm=first_lm)
 
 
 def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, input_ids: torch.Tensor,
@@ -521,6 +551,8 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         if answer_kl is not None:
             record["answer_kl"] = answer_kl
             record["answer_lm"] = float(parts.answer_lm) if parts.answer_lm is not None else math.nan
+            record["first_value_lm"] = (float(parts.first_value_lm) if parts.first_value_lm is not None
+                                        else math.nan)
         history.append(record)
         yield AdaptStep(step=done, steps=config.steps, loss=record["loss"], kl=float(kl), lm=float(lm), lr=lr,
                         tokens_per_s=rate, eta_s=eta, answer_kl=answer_kl)
@@ -551,7 +583,7 @@ def save_adapter(model: Any, out_dir: Path, config: AdaptConfig, *, base_model: 
     (out_dir / ADAPT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     with open(out_dir / HISTORY_CSV, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["step", "loss", "kl", "lm", "lr", "seconds", "answer_kl",
-                                                    "answer_lm"])
+                                                    "answer_lm", "first_value_lm"])
         writer.writeheader()
         writer.writerows(history)
 

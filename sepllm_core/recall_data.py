@@ -179,8 +179,16 @@ class RecallDataConfig:
     min_questions: int = 1
     max_questions: int = 4
     answer_weight: float = 20.0
+    #: Every fact sentence ends at least this many tokens before the first question (0: anywhere).
+    #: Set above the student's local window so no answer can see its fact except through separators.
+    min_distance: int = 0
+    #: All facts of a sequence are of one kind (distinct subjects and values), so an answer must pick
+    #: its fact by subject, not by kind or position.
+    same_kind: bool = False
 
     def validate(self) -> None:
+        if self.min_distance < 0:
+            raise ValueError(f"min_distance must be >= 0, got {self.min_distance}")
         if not 1 <= self.min_facts <= self.max_facts:
             raise ValueError(f"need 1 <= min_facts <= max_facts (got {self.min_facts}, {self.max_facts})")
         if not 1 <= self.min_questions <= self.max_questions:
@@ -216,9 +224,20 @@ class RecallSequence:
     asked: tuple[int, ...]
 
 
-def make_training_facts(count: int, rng: random.Random) -> list[PlantedFact]:
-    """``count`` facts with distinct (template, subject) pairs and distinct values per kind."""
-    pairs = [(t, s) for t in TEMPLATES for s in t.subjects]
+def make_training_facts(count: int, rng: random.Random, *, same_kind: bool = False) -> list[PlantedFact]:
+    """``count`` facts with distinct (template, subject) pairs and distinct values per kind.
+
+    With ``same_kind`` all facts come from one template (one drawn among those with enough subjects).
+    """
+    if same_kind:
+        roomy = [t for t in TEMPLATES if len(t.subjects) >= count]
+        if not roomy:
+            raise ValueError(f"no fact kind has {count} subjects: use at most "
+                             f"{max(len(t.subjects) for t in TEMPLATES)} facts with same_kind")
+        template = rng.choice(roomy)
+        pairs = [(template, s) for s in template.subjects]
+    else:
+        pairs = [(t, s) for t in TEMPLATES for s in t.subjects]
     chosen = rng.sample(pairs, k=count)
     pools: dict[str, list[str]] = {}
     facts = []
@@ -275,7 +294,7 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
     """
     config.validate()
     count = rng.randint(config.min_facts, config.max_facts)
-    facts = make_training_facts(count, rng)
+    facts = make_training_facts(count, rng, same_kind=config.same_kind)
     asked = rng.sample(range(count), k=min(count, rng.randint(config.min_questions, config.max_questions)))
     fact_ids = [_ids(tokenizer, fact.sentence + "\n") for fact in facts]
     qa_parts = []  # (prompt ids, value ids, closing ids) per asked fact
@@ -284,9 +303,9 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
         qa_parts.append((_ids(tokenizer, fact.prompt), _ids(tokenizer, " " + fact.value), _ids(tokenizer, ".")))
     tail = sum(len(p) + len(v) + len(c) for p, v, c in qa_parts)
     text_len = seq_len - tail - sum(len(ids) for ids in fact_ids)
-    if text_len < 4 * count:
+    if text_len - config.min_distance < 4 * count:
         raise ValueError(f"seq_len {seq_len} is too short for {count} facts and {len(asked)} questions "
-                         f"({seq_len - text_len} tokens): use seq_len >= 256")
+                         f"({seq_len - text_len} tokens) with min_distance {config.min_distance}: use a longer seq_len")
     if doc.numel() <= text_len:
         raise ValueError(f"the training text has {doc.numel()} tokens, need more than {text_len}")
     start = rng.randrange(0, doc.numel() - text_len)
@@ -294,11 +313,12 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
     ends = _line_end_table(tokenizer)
     inside = (text >= 0) & (text < ends.numel())
     after_line_end = (ends[text.clamp(0, ends.numel() - 1)] & inside).nonzero().flatten() + 1
-    cut_points: list[int] = after_line_end[after_line_end < text_len].tolist()
+    last_cut = text_len - max(config.min_distance, 1)  # text after the last fact >= min_distance tokens
+    cut_points: list[int] = after_line_end[after_line_end <= last_cut].tolist()
     if len(cut_points) >= count:
         cuts = sorted(rng.sample(cut_points, k=count))
-    else:  # text without line breaks: plant anywhere
-        cuts = sorted(rng.sample(range(1, text_len), k=count))
+    else:  # text without (enough) line breaks: plant anywhere early enough
+        cuts = sorted(rng.sample(range(1, last_cut + 1), k=count))
     ids: list[int] = []
     fact_starts = [0] * count
     order = list(range(count))

@@ -45,6 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="loss weight of the answer tokens in those sequences (default 20)")
     parser.add_argument("--answer-lm-weight", type=float, default=0.0,
                         help="weight of the LM loss on answer tokens, added to KL (default 0)")
+    parser.add_argument("--first-value-lm-weight", type=float, default=0.0, metavar="W",
+                        help="weight of the LM loss on the first token of each answer value, the one that needs "
+                             "the fact (default 0)")
+    parser.add_argument("--recall-min-distance", type=int, default=0, metavar="N",
+                        help="plant every fact at least N tokens before the questions; above --local it forces "
+                             "answers to go through separators (default 0: anywhere)")
+    parser.add_argument("--recall-same-kind", action="store_true",
+                        help="all facts of a recall sequence are of one kind, so answers must pick by subject")
+    parser.add_argument("--recall-questions", type=int, default=0, metavar="N",
+                        help="questions per recall sequence (default 0: 1 to 4)")
+    parser.add_argument("--lora-targets", default="all-linear", metavar="NAMES",
+                        help="comma-separated module names to put LoRA on, e.g. k_proj,v_proj,o_proj "
+                             "(default all-linear)")
     parser.add_argument("--lr-warmup", type=int, default=20, help="warm-up steps of the learning rate (default 20)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for torch (default 0: torch's choice)")
@@ -84,6 +97,9 @@ def _run(args: argparse.Namespace) -> int:
                          lm_weight=args.lm_weight, holdout_fraction=args.holdout,
                          recall_share=args.recall_share, answer_weight=args.answer_weight,
                          answer_lm_weight=args.answer_lm_weight, warmup_steps=args.lr_warmup,
+                         first_value_lm_weight=args.first_value_lm_weight,
+                         recall_min_distance=args.recall_min_distance, recall_same_kind=args.recall_same_kind,
+                         recall_questions=args.recall_questions, target_modules=_lora_targets(args.lora_targets),
                          checkpoint_every=args.checkpoint_every,
                          gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)
     try:
@@ -150,6 +166,12 @@ def _run(args: argparse.Namespace) -> int:
     print(json.dumps({"name": name, "adapter": str(out), "merged": str(entry_path) if args.merge else None,
                       "steps": done.steps_done, "final_kl": last.get("kl")}))
     return 0
+
+
+def _lora_targets(text: str) -> str | list[str]:
+    """``all-linear`` as is; otherwise the comma-separated module names as a list."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return "all-linear" if names in ([], ["all-linear"]) else names
 
 
 def _save_merged(peft_model, tokenizer, folder: Path) -> None:

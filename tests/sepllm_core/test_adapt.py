@@ -222,3 +222,44 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
     meta = json.loads((out / "sepllm_adapt.json").read_text())
     assert meta["config"]["recall_share"] == 1.0 and meta["config"]["answer_weight"] == 10.0
     assert registry.load()["smollm2-135m-instruct-sepllm"].notes["recall_share"] == 1.0
+
+
+def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, capsys, one_thread):
+    """--lora-targets, --first-value-lm-weight and the --recall-* options land in the adapter and its history."""
+    import csv
+
+    from app.cli import main
+
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    out = installed_home / "routed"
+    argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
+            "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
+            "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind",
+            "--lora-targets", "k_proj,v_proj", "--rank", "4",
+            "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert sorted(adapter["target_modules"]) == ["k_proj", "v_proj"] and adapter["r"] == 4
+    config = json.loads((out / "sepllm_adapt.json").read_text())["config"]
+    assert config["first_value_lm_weight"] == 2.0 and config["recall_min_distance"] == 40
+    assert config["recall_questions"] == 3 and config["recall_same_kind"] is True
+    with open(out / "history.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1 and float(rows[0]["first_value_lm"]) > 0
+
+
+def test_answer_probe_scores_the_first_value_token(default_model, shared_data, one_thread):
+    """The probe's log-probability and rank of the first value token: full attention beats a tiny window."""
+    from benchmarks.adapt_eval import answer_probe
+    from sepllm_core.adapt import separator_lookup
+
+    model, tokenizer = default_model
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    probe = answer_probe(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), seq_len=384,
+                         local=8, sequences=2)
+    assert probe["far_first_tokens"] >= 2
+    assert probe["full_far_first_logp"] <= 0 and probe["masked_far_first_logp"] <= 0
+    assert probe["full_far_first_logp"] > probe["masked_far_first_logp"]
+    assert probe["masked_far_first_rank"] >= 1

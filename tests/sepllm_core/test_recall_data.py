@@ -157,3 +157,63 @@ def test_too_short_sequences_are_refused(tokenizer, train_docs):
     with pytest.raises(ValueError, match="answer_weight"):
         RecallDataConfig(answer_weight=0).validate()
     assert recall_data.RecallDataConfig().answer_weight > 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_min_distance_keeps_every_fact_that_far_before_the_questions(tokenizer, train_docs, seed):
+    config = RecallDataConfig(min_facts=6, max_facts=6, min_questions=3, max_questions=3, min_distance=150)
+    seq = build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(seed), config)
+    first_answer = int(seq.answer_mask.nonzero()[0])
+    first_prompt = tokenizer(seq.facts[seq.asked[0]].prompt, add_special_tokens=False)["input_ids"]
+    questions_start = first_answer - len(first_prompt)
+    assert seq.input_ids[questions_start:first_answer].tolist() == first_prompt
+    for fact, start in zip(seq.facts, seq.fact_starts, strict=True):
+        end = start + len(tokenizer(fact.sentence + "\n", add_special_tokens=False)["input_ids"])
+        assert questions_start - end >= 150
+    with pytest.raises(ValueError, match="min_distance"):
+        build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(seed),
+                              RecallDataConfig(min_distance=500))
+
+
+def test_same_kind_plants_one_kind_with_distinct_subjects_and_values(tokenizer, train_docs):
+    kinds = set()
+    for seed in range(6):
+        seq = build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(seed),
+                                    RecallDataConfig(min_facts=8, max_facts=8, same_kind=True))
+        assert len({fact.kind for fact in seq.facts}) == 1
+        assert len({fact.value for fact in seq.facts}) == len({fact.prompt for fact in seq.facts}) == 8
+        kinds.add(seq.facts[0].kind)
+    assert len(kinds) > 1  # the kind itself varies from row to row
+    with pytest.raises(ValueError, match="subjects"):
+        make_training_facts(30, random.Random(0), same_kind=True)
+
+
+def test_recall_questions_fixes_the_number_of_answers_per_row(tokenizer, train_docs):
+    config = AdaptConfig(seq_len=512, local=32, batch_size=3, recall_share=1.0, recall_questions=4,
+                         recall_min_distance=64)
+    _, _, answers = sample_training_batch(train_docs, tokenizer, config, step=2)
+    first_tokens = answers[:, 1:] & ~answers[:, :-1]
+    assert first_tokens.sum(1).tolist() == [4, 4, 4]
+    with pytest.raises(ValueError, match="recall_questions"):
+        AdaptConfig(recall_questions=9).validate()
+
+
+def test_first_value_lm_loss_scores_only_the_first_token_of_each_value():
+    generator = torch.Generator().manual_seed(1)
+    teacher = torch.randn(2, 10, 32, generator=generator)
+    student = torch.randn(2, 10, 32, generator=generator)
+    ids = torch.randint(0, 32, (2, 10), generator=generator)
+    answers = torch.zeros(2, 10, dtype=torch.bool)
+    answers[0, 4:6] = True  # a two-token value: only token 4 (predicted from position 3) is "first"
+    answers[1, 8] = True
+    weights = torch.where(answers, 5.0, 1.0)
+    base = AdaptConfig(seq_len=10, local=2)
+    plain = weighted_distill_loss(teacher, student, ids, base, weights, answers)
+    first = weighted_distill_loss(teacher, student, ids, AdaptConfig(seq_len=10, local=2, first_value_lm_weight=3.0),
+                                  weights, answers)
+    ce = torch.nn.functional.cross_entropy
+    expected = (ce(student[0, 3], ids[0, 4]) + ce(student[1, 7], ids[1, 8])) / 2
+    torch.testing.assert_close(first.first_value_lm, expected)
+    torch.testing.assert_close(first.loss, plain.loss + 3.0 * expected)
+    with pytest.raises(ValueError, match="first_value_lm_weight"):
+        AdaptConfig(first_value_lm_weight=-1).validate()
