@@ -90,6 +90,10 @@ class AdaptConfig:
     recall_same_kind: bool = False
     #: Recall rows: questions per row (0: 1 to 4).
     recall_questions: int = 0
+    #: Weight of the route loss (:func:`route_loss`): at each first value token, the best head of the
+    #: upper layers should attend its fact's separator. Needs attention probabilities, so the
+    #: model runs eager attention while training (slower).
+    route_weight: float = 0.0
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -112,6 +116,8 @@ class AdaptConfig:
         if self.answer_weight <= 0 or self.answer_lm_weight < 0 or self.first_value_lm_weight < 0:
             raise ValueError(f"need answer_weight > 0 and answer_lm_weight, first_value_lm_weight >= 0 (got "
                              f"{self.answer_weight}, {self.answer_lm_weight}, {self.first_value_lm_weight})")
+        if self.route_weight < 0 or (self.route_weight > 0 and self.recall_share <= 0):
+            raise ValueError(f"route_weight {self.route_weight} needs recall_share > 0 and must be >= 0")
         if self.recall_min_distance < 0 or not 0 <= self.recall_questions <= 8:
             raise ValueError(f"need recall_min_distance >= 0 and recall_questions in 0..8 (got "
                              f"{self.recall_min_distance}, {self.recall_questions})")
@@ -235,6 +241,50 @@ def sample_batch(docs: Sequence[torch.Tensor], batch_size: int, seq_len: int, se
     return torch.stack(rows)
 
 
+@dataclass(frozen=True)
+class TrainingBatch:
+    """One step's rows; ``weights``, ``answer_mask`` and ``routes`` are None for plain text only.
+
+    Attributes
+    ----------
+    input_ids : LongTensor [B, T]
+    weights : FloatTensor [B, T] or None
+    answer_mask : BoolTensor [B, T] or None
+    routes : LongTensor [B, T] or None
+        At the first token of each answer value, the index of its fact's separator; -1 elsewhere.
+    """
+
+    input_ids: torch.Tensor
+    weights: torch.Tensor | None = None
+    answer_mask: torch.Tensor | None = None
+    routes: torch.Tensor | None = None
+
+
+def training_batch(docs: Sequence[torch.Tensor], tokenizer: Any, config: AdaptConfig, step: int) -> TrainingBatch:
+    """Plain-text rows mixed with recall rows (share ``config.recall_share``); deterministic in (seed, step)."""
+    if config.recall_share <= 0:
+        return TrainingBatch(sample_batch(docs, config.batch_size, config.seq_len, config.seed, step))
+    from sepllm_core.recall_data import recall_rows
+
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step + 500_009)
+    recall_count = int((torch.rand(config.batch_size, generator=generator) < config.recall_share).sum())
+    plain_rows = config.batch_size - recall_count
+    if recall_count == 0:
+        return TrainingBatch(sample_batch(docs, plain_rows, config.seq_len, config.seed, step))
+    rows = recall_rows(docs, tokenizer, recall_count, config.seq_len, config.seed, step, config.recall_data_config())
+    ids = torch.stack([r.input_ids for r in rows])
+    weights = torch.stack([r.weights for r in rows])
+    answers = torch.stack([r.answer_mask for r in rows])
+    routes = torch.stack([r.routes() for r in rows])
+    if plain_rows:
+        plain = sample_batch(docs, plain_rows, config.seq_len, config.seed, step)
+        ids = torch.cat([ids, plain])
+        weights = torch.cat([weights, torch.ones(plain.shape, dtype=weights.dtype)])
+        answers = torch.cat([answers, torch.zeros(plain.shape, dtype=torch.bool)])
+        routes = torch.cat([routes, torch.full(plain.shape, -1, dtype=torch.long)])
+    return TrainingBatch(ids, weights, answers, routes)
+
+
 def sample_training_batch(docs: Sequence[torch.Tensor], tokenizer: Any, config: AdaptConfig, step: int
                           ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Plain-text rows mixed with recall rows (share ``config.recall_share``); deterministic in (seed, step).
@@ -245,23 +295,8 @@ def sample_training_batch(docs: Sequence[torch.Tensor], tokenizer: Any, config: 
         LongTensor [B, T]; FloatTensor [B, T] and BoolTensor [B, T], or both None when the batch
         is plain text only (every token weighs 1: the behaviour without recall rows).
     """
-    if config.recall_share <= 0:
-        return sample_batch(docs, config.batch_size, config.seq_len, config.seed, step), None, None
-    from sepllm_core.recall_data import recall_batch
-
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step + 500_009)
-    recall_rows = int((torch.rand(config.batch_size, generator=generator) < config.recall_share).sum())
-    plain_rows = config.batch_size - recall_rows
-    if recall_rows == 0:
-        return sample_batch(docs, plain_rows, config.seq_len, config.seed, step), None, None
-    ids, weights, answers = recall_batch(docs, tokenizer, recall_rows, config.seq_len, config.seed, step,
-                                         config.recall_data_config())
-    if plain_rows:
-        plain = sample_batch(docs, plain_rows, config.seq_len, config.seed, step)
-        ids = torch.cat([ids, plain])
-        weights = torch.cat([weights, torch.ones(plain.shape, dtype=weights.dtype)])
-        answers = torch.cat([answers, torch.zeros(plain.shape, dtype=torch.bool)])
-    return ids, weights, answers
+    batch = training_batch(docs, tokenizer, config, step)
+    return batch.input_ids, batch.weights, batch.answer_mask
 
 
 # ----------------------------------------------------------------------------------------- separators
@@ -379,6 +414,34 @@ def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, inp
     """
     parts = weighted_distill_loss(teacher_logits, student_logits, input_ids, config, weights)
     return parts.loss, parts.kl, parts.lm
+
+
+def route_loss(attentions: Sequence[torch.Tensor], routes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How strongly the best head of the upper half of layers attends each answer's fact separator.
+
+    Parameters
+    ----------
+    attentions : sequence of Tensor [B, H, T, T]
+        Attention probabilities per layer (eager attention, ``output_attentions=True``).
+    routes : LongTensor [B, T]
+        At the first token ``t`` of each answer value, its fact's separator index (the query is
+        position ``t - 1``, which predicts the value); -1 elsewhere.
+
+    Returns
+    -------
+    (loss, attention) : scalar tensors
+        ``loss = mean(-log(max over heads and upper layers of attention[t - 1, separator]))`` and
+        the mean of that maximum (detached).
+    """
+    rows, targets = (routes >= 0).nonzero(as_tuple=True)  # (n,), (n,)
+    if rows.numel() == 0:
+        zero = attentions[0].new_zeros((), dtype=torch.float32)
+        return zero, zero
+    separators = routes[rows, targets]
+    upper = attentions[len(attentions) // 2 :]
+    picked = torch.stack([layer[rows, :, targets - 1, separators] for layer in upper], dim=1)  # (n, L/2, H)
+    best = picked.float().flatten(1).max(dim=1).values  # (n,)
+    return -(best + 1e-6).log().mean(), best.mean().detach()
 
 
 # ----------------------------------------------------------------------------------------- checkpoints
@@ -506,6 +569,8 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
     table = separator_lookup(tokenizer, config.separators) if is_separator is None else is_separator
     device = next(model.parameters()).device
     compute_dtype = next(p for p in model.parameters() if not p.requires_grad).dtype
+    if config.route_weight > 0:
+        model.get_base_model().set_attn_implementation("eager")  # sdpa returns no attention probabilities
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
@@ -525,17 +590,23 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         lr = lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        input_ids, weights, answer_mask = sample_training_batch(train_docs, tokenizer, config, step)
-        input_ids = input_ids.to(device)
+        batch = training_batch(train_docs, tokenizer, config, step)
+        input_ids, weights, answer_mask = batch.input_ids.to(device), batch.weights, batch.answer_mask
+        routed = config.route_weight > 0 and batch.routes is not None
         with torch.no_grad(), model.disable_adapter():
             teacher_logits = model(input_ids=input_ids, use_cache=False).logits  # (B, T, V)
         mask = to_attention_mask(sepllm_mask(input_ids, table, initial=config.initial, local=config.local),
                                  attn, compute_dtype)  # (B, 1, T, T)
-        student_logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
-        parts = weighted_distill_loss(teacher_logits, student_logits, input_ids, config,
+        student = model(input_ids=input_ids, attention_mask=mask, use_cache=False, output_attentions=routed)
+        parts = weighted_distill_loss(teacher_logits, student.logits, input_ids, config,
                                       None if weights is None else weights.to(device),
                                       None if answer_mask is None else answer_mask.to(device))
         loss, kl, lm = parts.loss, parts.kl, parts.lm
+        route_attention = None
+        if routed and batch.routes is not None:
+            route, route_attention = route_loss(student.attentions, batch.routes.to(device))
+            loss = loss + config.route_weight * route
+        del student
         answer_kl = None if parts.answer_kl is None else float(parts.answer_kl)
         del teacher_logits
         optimizer.zero_grad(set_to_none=True)
@@ -553,6 +624,8 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
             record["answer_lm"] = float(parts.answer_lm) if parts.answer_lm is not None else math.nan
             record["first_value_lm"] = (float(parts.first_value_lm) if parts.first_value_lm is not None
                                         else math.nan)
+        if route_attention is not None:
+            record["route_attention"] = float(route_attention)
         history.append(record)
         yield AdaptStep(step=done, steps=config.steps, loss=record["loss"], kl=float(kl), lm=float(lm), lr=lr,
                         tokens_per_s=rate, eta_s=eta, answer_kl=answer_kl)
@@ -583,7 +656,7 @@ def save_adapter(model: Any, out_dir: Path, config: AdaptConfig, *, base_model: 
     (out_dir / ADAPT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     with open(out_dir / HISTORY_CSV, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["step", "loss", "kl", "lm", "lr", "seconds", "answer_kl",
-                                                    "answer_lm", "first_value_lm"])
+                                                    "answer_lm", "first_value_lm", "route_attention"])
         writer.writeheader()
         writer.writerows(history)
 

@@ -214,6 +214,9 @@ class RecallSequence:
         Token index where each planted fact sentence starts (same order as ``facts``).
     asked : list of int
         Indices into ``facts`` of the facts asked at the end, in the order asked.
+    fact_separators : list of int
+        Token index of each fact sentence's last token before its line break (the ``.`` separator
+        that should carry the fact), same order as ``facts``.
     """
 
     input_ids: torch.Tensor
@@ -222,6 +225,16 @@ class RecallSequence:
     facts: tuple[PlantedFact, ...]
     fact_starts: tuple[int, ...]
     asked: tuple[int, ...]
+    fact_separators: tuple[int, ...] = ()
+
+    def routes(self) -> torch.Tensor:
+        """LongTensor [L]: at the first token of each answer value, its fact's separator index; -1 elsewhere."""
+        routes = torch.full(self.answer_mask.shape, -1, dtype=torch.long)
+        flags = self.answer_mask.tolist()
+        firsts = [i for i, flag in enumerate(flags) if flag and (i == 0 or not flags[i - 1])]
+        for first, fact_index in zip(firsts, self.asked, strict=True):
+            routes[first] = self.fact_separators[fact_index]
+        return routes
 
 
 def make_training_facts(count: int, rng: random.Random, *, same_kind: bool = False) -> list[PlantedFact]:
@@ -297,6 +310,8 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
     facts = make_training_facts(count, rng, same_kind=config.same_kind)
     asked = rng.sample(range(count), k=min(count, rng.randint(config.min_questions, config.max_questions)))
     fact_ids = [_ids(tokenizer, fact.sentence + "\n") for fact in facts]
+    sentence_lengths = [min(len(_ids(tokenizer, fact.sentence)), len(ids)) for fact, ids in zip(facts, fact_ids,
+                                                                                               strict=True)]
     qa_parts = []  # (prompt ids, value ids, closing ids) per asked fact
     for index in asked:
         fact = facts[index]
@@ -341,24 +356,31 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
     input_ids = torch.tensor(ids, dtype=torch.long)
     answer_mask = torch.tensor(answer, dtype=torch.bool)
     weights = torch.where(answer_mask, config.answer_weight, 1.0).to(torch.float32)
+    separators = tuple(start + length - 1 for start, length in zip(fact_starts, sentence_lengths, strict=True))
     return RecallSequence(input_ids=input_ids, weights=weights, answer_mask=answer_mask, facts=tuple(facts),
-                          fact_starts=tuple(fact_starts), asked=tuple(asked))
+                          fact_starts=tuple(fact_starts), asked=tuple(asked), fact_separators=separators)
 
 
-def recall_batch(docs: Sequence[torch.Tensor], tokenizer: Any, batch_size: int, seq_len: int, seed: int, step: int,
-                 config: RecallDataConfig = RecallDataConfig()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``batch_size`` recall sequences from ``docs`` (drawn by length); deterministic in (seed, step).
-
-    Returns
-    -------
-    (input_ids, weights, answer_mask) : LongTensor, FloatTensor, BoolTensor, each [batch_size, seq_len]
-    """
+def recall_rows(docs: Sequence[torch.Tensor], tokenizer: Any, batch_size: int, seq_len: int, seed: int, step: int,
+                config: RecallDataConfig = RecallDataConfig()) -> list[RecallSequence]:
+    """``batch_size`` recall sequences from ``docs`` (drawn by length); deterministic in (seed, step)."""
     rng = random.Random(seed * 1_000_003 + step * 7919 + 17)
     usable = [d for d in docs if d.numel() > seq_len]
     if not usable:
         longest = max((d.numel() for d in docs), default=0)
         raise ValueError(f"the training text is too short: {longest} tokens, need more than seq_len={seq_len}")
-    rows = [build_recall_sequence(rng.choices(usable, weights=[d.numel() for d in usable])[0], tokenizer,
+    return [build_recall_sequence(rng.choices(usable, weights=[d.numel() for d in usable])[0], tokenizer,
                                   seq_len, rng, config) for _ in range(batch_size)]
+
+
+def recall_batch(docs: Sequence[torch.Tensor], tokenizer: Any, batch_size: int, seq_len: int, seed: int, step: int,
+                 config: RecallDataConfig = RecallDataConfig()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``batch_size`` recall sequences from ``docs`` (drawn by length), stacked; deterministic in (seed, step).
+
+    Returns
+    -------
+    (input_ids, weights, answer_mask) : LongTensor, FloatTensor, BoolTensor, each [batch_size, seq_len]
+    """
+    rows = recall_rows(docs, tokenizer, batch_size, seq_len, seed, step, config)
     return (torch.stack([r.input_ids for r in rows]), torch.stack([r.weights for r in rows]),
             torch.stack([r.answer_mask for r in rows]))

@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="all facts of a recall sequence are of one kind, so answers must pick by subject")
     parser.add_argument("--recall-questions", type=int, default=0, metavar="N",
                         help="questions per recall sequence (default 0: 1 to 4)")
+    parser.add_argument("--route-weight", type=float, default=0.0, metavar="W",
+                        help="weight of a loss that makes some upper-layer head attend each answer's fact separator "
+                             "(trains with eager attention, slower; default 0)")
     parser.add_argument("--lora-targets", default="all-linear", metavar="NAMES",
                         help="comma-separated module names to put LoRA on, e.g. k_proj,v_proj,o_proj "
                              "(default all-linear)")
@@ -99,7 +102,8 @@ def _run(args: argparse.Namespace) -> int:
                          answer_lm_weight=args.answer_lm_weight, warmup_steps=args.lr_warmup,
                          first_value_lm_weight=args.first_value_lm_weight,
                          recall_min_distance=args.recall_min_distance, recall_same_kind=args.recall_same_kind,
-                         recall_questions=args.recall_questions, target_modules=_lora_targets(args.lora_targets),
+                         recall_questions=args.recall_questions, route_weight=args.route_weight,
+                         target_modules=_lora_targets(args.lora_targets),
                          checkpoint_every=args.checkpoint_every,
                          gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)
     try:

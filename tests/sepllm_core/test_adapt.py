@@ -225,7 +225,7 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
 
 
 def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, capsys, one_thread):
-    """--lora-targets, --first-value-lm-weight and the --recall-* options land in the adapter and its history."""
+    """--lora-targets, --first-value-lm-weight, --route-weight and --recall-* land in the adapter and its history."""
     import csv
 
     from app.cli import main
@@ -235,7 +235,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
             "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
             "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind",
-            "--lora-targets", "k_proj,v_proj", "--rank", "4",
+            "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5",
             "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
     assert main(argv) == 0
     capsys.readouterr()
@@ -244,9 +244,11 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     config = json.loads((out / "sepllm_adapt.json").read_text())["config"]
     assert config["first_value_lm_weight"] == 2.0 and config["recall_min_distance"] == 40
     assert config["recall_questions"] == 3 and config["recall_same_kind"] is True
+    assert config["route_weight"] == 0.5
     with open(out / "history.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and float(rows[0]["first_value_lm"]) > 0
+    assert 0 < float(rows[0]["route_attention"]) <= 1  # the route loss ran, on eager attention probabilities
 
 
 def test_answer_probe_scores_the_first_value_token(default_model, shared_data, one_thread):

@@ -217,3 +217,32 @@ def test_first_value_lm_loss_scores_only_the_first_token_of_each_value():
     torch.testing.assert_close(first.loss, plain.loss + 3.0 * expected)
     with pytest.raises(ValueError, match="first_value_lm_weight"):
         AdaptConfig(first_value_lm_weight=-1).validate()
+
+
+def test_routes_point_first_value_tokens_at_their_fact_separator(tokenizer, train_docs):
+    seq = build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(4),
+                                RecallDataConfig(min_facts=5, max_facts=5, min_questions=3, max_questions=3))
+    for fact, start, separator in zip(seq.facts, seq.fact_starts, seq.fact_separators, strict=True):
+        assert start < separator and tokenizer.decode([int(seq.input_ids[separator])]) == "."
+        assert tokenizer.decode(seq.input_ids[start : separator + 1]) == fact.sentence
+    routes = seq.routes()
+    firsts = (routes >= 0).nonzero().flatten().tolist()
+    assert len(firsts) == 3 and all(seq.answer_mask[firsts]) and not any(seq.answer_mask[[i - 1 for i in firsts]])
+    assert routes[firsts].tolist() == [seq.fact_separators[i] for i in seq.asked]
+
+
+def test_route_loss_rewards_the_best_head_on_the_fact_separator():
+    from sepllm_core.adapt import route_loss
+
+    attentions = [torch.full((1, 2, 6, 6), 0.1) for _ in range(4)]
+    attentions[3][0, 1, 4, 2] = 0.8  # upper layer, head 1: query 4 (predicting token 5) on separator 2
+    attentions[0][0, 0, 4, 2] = 0.9  # lower layers do not count
+    routes = torch.full((1, 6), -1)
+    routes[0, 5] = 2
+    loss, attention = route_loss(attentions, routes)
+    torch.testing.assert_close(attention, torch.tensor(0.8))
+    torch.testing.assert_close(loss, -torch.log(torch.tensor(0.8 + 1e-6)))
+    none, _ = route_loss(attentions, torch.full((1, 6), -1))
+    assert float(none) == 0.0
+    with pytest.raises(ValueError, match="route_weight"):
+        AdaptConfig(route_weight=1.0).validate()  # no recall rows to route
