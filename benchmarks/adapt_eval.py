@@ -101,7 +101,7 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
 
 def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
                  seq_len: int = 1024, local: int = 128, initial: int = 4, sequences: int = 8, seed: int = 12345,
-                 ) -> dict[str, float]:
+                 route: bool = False) -> dict[str, float]:
     """Answer-token accuracy of the model under the SepLLM training mask on held-out recall sequences.
 
     Uses ``sepllm_core.recall_data`` sequences (its own templates) built from ``docs``; an answer
@@ -111,6 +111,9 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     tokens of a multi-token value are predictable from the first), and the mean KL(full || masked)
     on far answer tokens. ``*_far_first_logp`` is the mean log-probability of the planted first value
     token and ``masked_far_first_rank`` its mean rank under the mask: finer signals than top-1.
+    With ``route``, ``masked_far_first_route`` is the mean over far first value tokens of the largest
+    attention any head of the upper half of layers pays to the fact's separator (one more masked
+    forward in eager attention, which returns probabilities).
     """
     import random
 
@@ -127,6 +130,7 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     kl_far = 0.0
     logp = {"full": 0.0, "masked": 0.0}
     rank_masked = 0.0
+    route_total = 0.0
     for _ in range(sequences):
         seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng)
         ids = seq.input_ids[None]  # (1, L)
@@ -135,6 +139,24 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
             full = torch.log_softmax(model(input_ids=ids, use_cache=False).logits[0].float(), -1)  # (L, V)
             masked = torch.log_softmax(model(input_ids=ids, attention_mask=mask, use_cache=False).logits[0].float(),
                                        -1)
+        if route:
+            from sepllm_core.adapt import route_loss
+
+            far_routes = seq.routes()  # (L,)
+            for index in (far_routes >= 0).nonzero().flatten().tolist():
+                if index - seq.fact_starts[seq.fact_separators.index(int(far_routes[index]))] <= local:
+                    far_routes[index] = -1  # near answers do not need the route
+            if bool((far_routes >= 0).any()):
+                implementation = model.config._attn_implementation
+                model.set_attn_implementation("eager")
+                eager_mask = to_attention_mask(sepllm_mask(ids, table, initial=initial, local=local), "eager", dtype)
+                with torch.no_grad():
+                    attentions = model(input_ids=ids, attention_mask=eager_mask, use_cache=False,
+                                       output_attentions=True).attentions
+                model.set_attn_implementation(implementation)
+                count = int((far_routes >= 0).sum())
+                route_total += float(route_loss(attentions, far_routes[None])[1]) * count
+                del attentions
         answers = seq.answer_mask.nonzero().flatten().tolist()
         fact_of = {}
         spans = [i for i in answers if i - 1 not in answers]  # first token of each answer, in asked order
@@ -164,6 +186,8 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     for which, total in logp.items():
         result[f"{which}_far_first_logp"] = total / max(counts["far_first"], 1)
     result["masked_far_first_rank"] = rank_masked / max(counts["far_first"], 1)
+    if route:
+        result["masked_far_first_route"] = route_total / max(counts["far_first"], 1)
     return result
 
 
@@ -261,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only run the answer probe on N held-out recall_data sequences (base, then adapter)")
     parser.add_argument("--probe-local", type=int, default=128, help="local window of the probe's SepLLM mask")
     parser.add_argument("--probe-skip-base", action="store_true", help="probe only the adapted model")
+    parser.add_argument("--probe-route", action="store_true",
+                        help="also measure the attention the first value token pays to its fact's separator")
     parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
     args = parser.parse_args(argv)
 
@@ -280,11 +306,12 @@ def main(argv: list[str] | None = None) -> int:
                    local=args.local)
     if args.probe:
         probe = {} if args.probe_skip_base and args.adapter is not None else {
-            "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local)}
+            "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local,
+                                 route=args.probe_route)}
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
             probe["adapted"] = answer_probe(model, tokenizer, heldout, table, sequences=args.probe,
-                                            local=args.probe_local)
+                                            local=args.probe_local, route=args.probe_route)
         print(json.dumps(probe, indent=2))
         return 0
     report: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}

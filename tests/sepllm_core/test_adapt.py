@@ -260,8 +260,10 @@ def test_answer_probe_scores_the_first_value_token(default_model, shared_data, o
     book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
     _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
     probe = answer_probe(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), seq_len=384,
-                         local=8, sequences=2)
+                         local=8, sequences=2, route=True)
     assert probe["far_first_tokens"] >= 2
     assert probe["full_far_first_logp"] <= 0 and probe["masked_far_first_logp"] <= 0
     assert probe["full_far_first_logp"] > probe["masked_far_first_logp"]
     assert probe["masked_far_first_rank"] >= 1
+    assert 0 < probe["masked_far_first_route"] <= 1
+    assert model.config._attn_implementation == "sdpa"  # the route forward switched back
