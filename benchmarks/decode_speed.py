@@ -43,7 +43,8 @@ def measure(models: dict[str, Any], tokenizer: Any, ids: list[int], config: Any,
     ``models`` holds the unpacked model (``plain``) and the same weights packed for oneDNN
     (``packed``, bit-equal outputs), so all modes decode from one cache state: ``eager`` is
     transformers' own attention and layers, ``fast`` the fast attention and head, ``packed``
-    that plus the packed linear layers (what the app runs on CPU).
+    that plus the packed (and fused) linear layers, ``step`` that through the written-out
+    decode step (what the app runs on CPU).
     """
     from sepllm_core.fast_decode import FastDecode
     from sepllm_core.generate import Session
@@ -58,8 +59,10 @@ def measure(models: dict[str, Any], tokenizer: Any, ids: list[int], config: Any,
         for _ in session.feed(torch.tensor(ids)):
             pass
         prefill[name] = len(ids) / (time.perf_counter() - start)
+    module_path = FastDecode(models["packed"])
+    module_path.decode_step = None  # the packed model through transformers' own modules
     switches = {"eager": FastDecode(model, enabled=False), "fast": FastDecode(model),
-                "packed": FastDecode(models["packed"])}
+                "packed": module_path, "step": FastDecode(models["packed"])}
     for mode in modes:  # warm-up: oneDNN's first bf16 steps are slow
         session.fast = switches[mode]
         decode_round(session, 4)
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for context in args.contexts:
         for cache in args.caches:
-            result = measure(models, tokenizer, ids_all[:context], configs[cache], ["eager", "fast", "packed"],
+            result = measure(models, tokenizer, ids_all[:context], configs[cache], ["eager", "fast", "packed", "step"],
                              args.threads, args.tokens, args.rounds)
             row = {"context": context, "cache": cache, "threads": args.threads,
                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"), **result,

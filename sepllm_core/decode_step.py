@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from sepllm_core.fast_decode import FusedProjection, decode_attention
+from sepllm_core.fast_decode import FusedProjection, PackedLinear, decode_attention
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 """Model types whose decoder layer is pre-norm attention + gated SiLU MLP with RMSNorm."""
@@ -94,12 +94,19 @@ class DecodeStep:
         if decoder is None or not all(hasattr(decoder, name) for name in ("embed_tokens", "rotary_emb", "norm", "layers")):
             return "decoder without embed_tokens/rotary_emb/norm/layers"
         for index, layer in enumerate(decoder.layers):
-            attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+            attn: Any = getattr(layer, "self_attn", None)
+            mlp: Any = getattr(layer, "mlp", None)
             if not (isinstance(getattr(attn, "fused_q_proj", None), FusedProjection)
                     and isinstance(getattr(mlp, "fused_gate_proj", None), FusedProjection)):
                 return f"layer {index} has no fused q/k/v and gate/up projections"
-            if type(getattr(attn, "o_proj", None)).__name__ != "PackedLinear" or type(
-                    getattr(mlp, "down_proj", None)).__name__ != "PackedLinear":
+            d = getattr(attn, "head_dim", 0)
+            heads = getattr(config, "num_attention_heads", 0)
+            kv_heads = getattr(config, "num_key_value_heads", 0)
+            sizes = attn.fused_q_proj.sizes
+            if sizes != (heads * d, kv_heads * d, kv_heads * d):
+                return f"layer {index}'s q/k/v sizes {sizes} do not match the heads"
+            if not (isinstance(getattr(attn, "o_proj", None), PackedLinear)
+                    and isinstance(getattr(mlp, "down_proj", None), PackedLinear)):
                 return f"layer {index}'s o_proj/down_proj is not packed"
             norms = [layer.input_layernorm, layer.post_attention_layernorm, decoder.norm]
             norms += [n for n in (getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)) if n is not None]
@@ -120,13 +127,18 @@ class DecodeStep:
         for layer, (norm1, qkv, o_proj, q_norm, k_norm, scaling, d, norm2, gate_up, down) in zip(
                 cache.layers, self.layers, strict=True):
             h = _rms_norm(x, norm1)
-            q, k, v = qkv(h).split(qkv.sizes, dim=-1)
-            q, k, v = q.view(1, 1, h_q, d), k.view(1, 1, h_kv, d), v.view(1, 1, h_kv, d)
-            if q_norm is not None:
-                q, k = _rms_norm(q, q_norm), _rms_norm(k, k_norm)
-            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-            q = (q * cos) + (_rotate_half(q) * sin)
-            k = (k * cos) + (_rotate_half(k) * sin)
+            projected = qkv(h)  # [1, 1, (h_q + 2 h_kv) d]: q, k and v heads side by side
+            v = projected[..., (h_q + h_kv) * d:].view(1, 1, h_kv, d).transpose(1, 2)
+            if q_norm is None:  # rotate the q and k heads together (elementwise, so the same numbers)
+                qk = projected[..., :(h_q + h_kv) * d].view(1, 1, h_q + h_kv, d).transpose(1, 2)
+                qk = (qk * cos) + (_rotate_half(qk) * sin)
+                q, k = qk[:, :h_q], qk[:, h_q:]
+            else:
+                q, k, _ = projected.split(qkv.sizes, dim=-1)
+                q = _rms_norm(q.view(1, 1, h_q, d), q_norm).transpose(1, 2)
+                k = _rms_norm(k.view(1, 1, h_kv, d), k_norm).transpose(1, 2)
+                q = (q * cos) + (_rotate_half(q) * sin)
+                k = (k * cos) + (_rotate_half(k) * sin)
             keys, values = layer.update(k, v)
             attn = decode_attention(q, keys, values, None, scaling).reshape(1, 1, h_q * d)
             x = x + _linear(attn, o_proj)
