@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-max", type=int, default=8192, help="longest text the full cache reads")
     parser.add_argument("--positions", default="auto")
     parser.add_argument("--chunk-size", type=int, default=256)
+    parser.add_argument("--kv-quant", default="none", choices=["none", "int8"])
     parser.add_argument("--out", type=Path, default=common.RESULTS_DIR / "perplexity.jsonl")
     args = parser.parse_args(argv)
     model, tokenizer = common.load_default_model()
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for budget in [0] if policy == "full" else [int(b) for b in args.budgets.split(",")]:
                     config = cache_config_for(policy, budget, chunk_size=args.chunk_size,
-                                              positions=args.positions)
+                                              positions=args.positions).with_(kv_quant=args.kv_quant)
                     result = stream_perplexity(model, tokenizer, None, tokens=length, config=config, ids=ids)
                     common.emit({"bench": "perplexity", "book": book, "cache": policy, "budget": budget or None,
                                  **result, **common.stamp()}, args.out)

@@ -44,27 +44,75 @@ bf16 rounding to each key per token. Positions stay contiguous within the recent
 distance to older entries is overstated by fewer than this many positions."""
 
 
+INT8_SCALE_MIN = 2.0**-14
+"""Smallest per-vector scale stored (fp16's smallest normal), so an all-zero vector divides safely."""
+
+
+def quantize_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric absmax int8 quantization of each vector along the last dimension.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape ``[..., d]``
+
+    Returns
+    -------
+    (torch.Tensor int8 ``[..., d]``, torch.Tensor float16 ``[..., 1]``)
+        Codes in -127..127 and the scale they multiply (the fp16 value as stored is the one used).
+    """
+    xf = x.float()
+    scale = (xf.abs().amax(-1, keepdim=True) / 127).clamp_min(INT8_SCALE_MIN).to(torch.float16)
+    codes = torch.round(xf / scale.float()).clamp_(-127, 127).to(torch.int8)
+    return codes, scale
+
+
+def dequantize_int8(codes: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``codes * scale`` in fp32, returned in ``dtype`` (shapes as :func:`quantize_int8` returns them)."""
+    return (codes.float() * scale.float()).to(dtype)
+
+
 class SepLayer(CacheLayerMixin):
-    """One full-attention layer: key/value buffers ``[batch, kv_heads, capacity, head_dim]`` + fill pointer."""
+    """One full-attention layer: key/value buffers ``[batch, kv_heads, capacity, head_dim]`` + fill pointer.
+
+    With ``quant="int8"`` the buffers hold int8 codes plus one fp16 scale per entry and head
+    (``[batch, kv_heads, capacity, 1]``); :meth:`update` returns the entries dequantized to the
+    model's dtype, and ``keys``/``values`` are views of the codes.
+    """
 
     is_sliding = False
     is_compileable = False
     is_croppable = False
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, quant: str = "none"):
         super().__init__()
         self.capacity = capacity
+        self.quant = quant
         self.length = 0
+        self.dtype: torch.dtype | None = None  # the model's dtype for keys and values
         self._key_buf: torch.Tensor | None = None
         self._value_buf: torch.Tensor | None = None
+        self._key_scale: torch.Tensor | None = None
+        self._value_scale: torch.Tensor | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.quant == "int8"
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
+        self.dtype = key_states.dtype
         b, h, _, dk = key_states.shape
-        self._key_buf = key_states.new_empty((b, h, self.capacity, dk))
-        self._value_buf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]))
+        store = torch.int8 if self.quantized else key_states.dtype
+        self._key_buf = key_states.new_empty((b, h, self.capacity, dk), dtype=store)
+        self._value_buf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]), dtype=store)
+        if self.quantized:
+            self._key_scale = key_states.new_empty((b, h, self.capacity, 1), dtype=torch.float16)
+            self._value_scale = value_states.new_empty((b, h, self.capacity, 1), dtype=torch.float16)
         self.is_initialized = True
         self._refresh_views()
+
+    def _buffers(self) -> list[torch.Tensor]:
+        return [t for t in (self._key_buf, self._value_buf, self._key_scale, self._value_scale) if t is not None]
 
     def _refresh_views(self) -> None:
         assert self._key_buf is not None and self._value_buf is not None
@@ -72,17 +120,23 @@ class SepLayer(CacheLayerMixin):
         self.values = self._value_buf[:, :, : self.length]
 
     def _grow(self, needed: int) -> None:
-        assert self._key_buf is not None and self._value_buf is not None
         capacity = max(needed + _SPARE, int(self.capacity * 1.5))
-        keys = self._key_buf.new_empty(self._key_buf.shape[:2] + (capacity, self._key_buf.shape[-1]))
-        values = self._value_buf.new_empty(self._value_buf.shape[:2] + (capacity, self._value_buf.shape[-1]))
-        keys[:, :, : self.length] = self._key_buf[:, :, : self.length]
-        values[:, :, : self.length] = self._value_buf[:, :, : self.length]
-        self._key_buf, self._value_buf, self.capacity = keys, values, capacity
+        grown = []
+        for old in self._buffers():
+            new = old.new_empty(old.shape[:2] + (capacity, old.shape[-1]))
+            new[:, :, : self.length] = old[:, :, : self.length]
+            grown.append(new)
+        self._key_buf, self._value_buf = grown[0], grown[1]
+        if self.quantized:
+            self._key_scale, self._value_scale = grown[2], grown[3]
+        self.capacity = capacity
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append ``[b, h, q, d]`` states at the fill pointer; return views of all entries ``[b, h, n, d]``."""
+        """Append ``[b, h, q, d]`` states at the fill pointer; return all entries ``[b, h, n, d]``.
+
+        The entries are views of the buffers, or fresh dequantized tensors for an int8 layer.
+        """
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         q = key_states.shape[-2]
@@ -90,21 +144,60 @@ class SepLayer(CacheLayerMixin):
         if end > self.capacity:
             self._grow(end)
         assert self._key_buf is not None and self._value_buf is not None
-        self._key_buf[:, :, self.length:end] = key_states
-        self._value_buf[:, :, self.length:end] = value_states
+        span = slice(self.length, end)
+        if not self.quantized:
+            self._key_buf[:, :, span] = key_states
+            self._value_buf[:, :, span] = value_states
+            self.length = end
+            self._refresh_views()
+            return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
+        assert self._key_scale is not None and self._value_scale is not None and self.dtype is not None
+        self._key_buf[:, :, span], self._key_scale[:, :, span] = quantize_int8(key_states)
+        self._value_buf[:, :, span], self._value_scale[:, :, span] = quantize_int8(value_states)
         self.length = end
         self._refresh_views()
-        return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
+        return (dequantize_int8(self._key_buf[:, :, :end], self._key_scale[:, :, :end], self.dtype),
+                dequantize_int8(self._value_buf[:, :, :end], self._value_scale[:, :, :end], self.dtype))
+
+    def rotate_keys_(self, cos: torch.Tensor, sin: torch.Tensor) -> None:
+        """Re-rotate every held key by its own angle (``cos``/``sin`` ``[n, rotary_dim]``, fp32).
+
+        An int8 layer dequantizes, rotates in fp32 and quantizes again (one more rounding per
+        renumbering, as a bf16 key gets one).
+        """
+        if not self.quantized:
+            assert self.keys is not None
+            RotaryShifter.rotate_(self.keys, cos, sin)
+            return
+        assert self._key_buf is not None and self._key_scale is not None
+        n = self.length
+        keys = dequantize_int8(self._key_buf[:, :, :n], self._key_scale[:, :, :n], torch.float32)
+        RotaryShifter.rotate_(keys, cos, sin)
+        self._key_buf[:, :, :n], self._key_scale[:, :, :n] = quantize_int8(keys)
 
     def move_(self, source: torch.Tensor, target: torch.Tensor, new_length: int) -> None:
         """Copy entries ``source`` into slots ``target`` (disjoint index tensors on the buffers' device),
         then truncate to ``new_length``."""
-        if self._key_buf is not None and source.numel():
-            self._key_buf[:, :, target] = self._key_buf[:, :, source]
-            self._value_buf[:, :, target] = self._value_buf[:, :, source]  # type: ignore[index]
+        if source.numel():
+            for buf in self._buffers():
+                buf[:, :, target] = buf[:, :, source]
         self.length = new_length
         if self._key_buf is not None:
             self._refresh_views()
+
+    def entry_bytes(self) -> int:
+        """Bytes one held entry takes in this layer (codes and scales for int8), 0 before the first update."""
+        if self._key_buf is None or self._value_buf is None:
+            return 0
+        return sum(buf.shape[0] * buf.shape[1] * buf.shape[-1] * buf.element_size() for buf in self._buffers())
+
+    def full_entry_bytes(self) -> int:
+        """Bytes one entry would take unquantized, in the model's dtype (the full-cache equivalent's unit)."""
+        if self._key_buf is None or self._value_buf is None or self.dtype is None:
+            return 0
+        b, h = self._key_buf.shape[:2]
+        size = torch.empty(0, dtype=self.dtype).element_size()
+        return b * h * (self._key_buf.shape[-1] + self._value_buf.shape[-1]) * size
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.length + query_length, 0
@@ -116,11 +209,8 @@ class SepLayer(CacheLayerMixin):
         return -1
 
     def allocated_bytes(self) -> int:
-        """Bytes of both buffers."""
-        if self._key_buf is None or self._value_buf is None:
-            return 0
-        return (self._key_buf.numel() * self._key_buf.element_size()
-                + self._value_buf.numel() * self._value_buf.element_size())
+        """Bytes of all buffers."""
+        return sum(buf.numel() * buf.element_size() for buf in self._buffers())
 
     def reset(self) -> None:
         self.length = 0
@@ -185,7 +275,7 @@ class SepCache(Cache):
         layers: list[Any] = []
         for index, (layer_type, kwargs) in enumerate(zip(layer_types, layer_kwargs, strict=True)):
             if layer_type == "full_attention":
-                layers.append(SepLayer(capacity))
+                layers.append(SepLayer(capacity, cache_config.kv_quant))
             elif layer_type == "sliding_attention":
                 layers.append(SlidingLayer(sliding_window=kwargs["sliding_window"]))
             else:
@@ -336,7 +426,7 @@ class SepCache(Cache):
                 lt = self.layer_types[i]
                 if lt not in by_type:
                     by_type[lt] = self.shifter.cos_sin(delta, lt, layer.keys.device)
-                RotaryShifter.rotate_(layer.keys, *by_type[lt])
+                layer.rotate_keys_(*by_type[lt])
         if shift and self._sliding:
             by_type = {}
             for i, sliding in self._sliding:
@@ -397,7 +487,9 @@ class SepCache(Cache):
     def _held_bytes(self) -> int:
         total = 0
         for layer in self._own_layers:
-            if layer.keys is not None:
+            if isinstance(layer, SepLayer):
+                total += layer.entry_bytes() * layer.length
+            elif layer.keys is not None:
                 total += bytes_per_entry(layer.keys, layer.values) * layer.keys.shape[-2]
         return total
 
@@ -406,12 +498,12 @@ class SepCache(Cache):
         full_equiv = 0
         allocated = 0
         for layer in self._own_layers:
-            per_entry = bytes_per_entry(layer.keys, layer.values)
             if isinstance(layer, SlidingLayer):
+                per_entry = bytes_per_entry(layer.keys, layer.values)
                 full_equiv += per_entry * min(self.tokens_seen, layer.sliding_window - 1)
                 allocated += per_entry * (layer.keys.shape[-2] if layer.keys is not None else 0)
             else:
-                full_equiv += per_entry * self.tokens_seen
+                full_equiv += layer.full_entry_bytes() * self.tokens_seen
                 allocated += layer.allocated_bytes()
         held = self._held_bytes()
         entries = self.length if self._full else max(

@@ -51,6 +51,8 @@ def _add_stream_options(parser: argparse.ArgumentParser, default_tokens: int) ->
     parser.add_argument("--local", type=int, default=None, help="recent-window entries (default: by policy)")
     parser.add_argument("--positions", choices=("original", "shifted", "auto"), default="auto")
     parser.add_argument("--chunk-size", type=int, default=256, help="tokens per prefill forward")
+    parser.add_argument("--kv-quant", choices=("none", "int8"), default="none",
+                        help="store cached keys/values as int8 + a scale (0.52x the bytes of bf16)")
     parser.add_argument("--model", default=None, help="registered model name or path (default model if omitted)")
     parser.add_argument("--format", choices=("json", "text"), default="text")
 
@@ -101,8 +103,9 @@ def _config(args: argparse.Namespace, policy: str) -> Any:
     from sepllm_core.recall import cache_config_for
 
     try:
-        return cache_config_for(policy, args.budget, initial=args.initial, separators=args.separators,
-                                local=args.local, chunk_size=args.chunk_size, positions=args.positions)
+        config = cache_config_for(policy, args.budget, initial=args.initial, separators=args.separators,
+                                  local=args.local, chunk_size=args.chunk_size, positions=args.positions)
+        return config.with_(kv_quant=args.kv_quant) if config is not None else None
     except ValueError as exc:
         raise SystemExit(f"sepsum eval: {exc}") from exc
 

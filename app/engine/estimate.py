@@ -175,6 +175,9 @@ def estimate_from_info(
     torch_dtype = devices.choose_dtype(device, dtype)
     nbytes = devices.dtype_bytes(torch_dtype)
     entries, chunk = cache_entries(cache, tokens, chunk_tokens)
+    per_entry = kv_bytes_per_entry(info, nbytes)
+    if getattr(cache, "kv_quant", "none") == "int8":  # int8 codes + an fp16 scale per head and vector
+        per_entry = 2 * info.layers * info.kv_heads * (info.head_dim + 2)
     by_quant = {q: weights_bytes(info, q, nbytes) for q in devices.QUANTS}
     runtime = _GPU_RUNTIME_BYTES if device.startswith("cuda") else _CPU_RUNTIME_BYTES
     estimate = MemoryEstimate(
@@ -183,12 +186,12 @@ def estimate_from_info(
         quant=quant,
         dtype=devices.dtype_name(torch_dtype),
         weights_bytes=by_quant[quant],
-        kv_bytes=kv_bytes(info, nbytes, entries),
+        kv_bytes=per_entry * entries,
         kv_bytes_full=kv_bytes(info, nbytes, tokens),
         kv_entries=entries,
         tokens=tokens,
         overhead_bytes=runtime + activation_bytes(info, nbytes, min(chunk, tokens), entries),
-        kv_bytes_per_entry=kv_bytes_per_entry(info, nbytes),
+        kv_bytes_per_entry=per_entry,
         weights_bytes_by_quant=by_quant,
     )
     log.debug("memory estimate for %s on %s: %s", name, device, estimate.describe())

@@ -85,6 +85,7 @@ class SummaryRequest:
     focus: str | None = None  # a question the summary should answer ("What is the plot of the story?")
     notes_every: int = 1024  # notes mode: document tokens between two notes
     max_new_tokens: int | None = None  # overrides the length's token limit (notes and chunk summaries too)
+    kv_quant: str = "none"  # none | int8: how the cache stores keys and values
 
     @classmethod
     def from_settings(cls, paths: list[Path], values: dict[str, Any], **overrides: Any) -> SummaryRequest:
@@ -92,7 +93,8 @@ class SummaryRequest:
         from app import settings
 
         fields = {name: values[name] for name in ("model", "device", "quant", "cache", "mode", "length",
-                                                  "style", "language", "kind", "notes_every") if name in values}
+                                                  "style", "language", "kind", "notes_every", "kv_quant")
+                  if name in values}
         fields["cache_budget"] = settings.cache_budget(values)
         fields.update(overrides)
         return cls(paths=list(paths), **fields)

@@ -65,6 +65,7 @@ def cache_config_for(request: SummaryRequest):
             config = config.with_(initial=budget["initial"], local=config.max_entries - budget["initial"])
     else:
         config = CacheConfig(policy=request.cache, **budget)
+    config = config.with_(kv_quant=request.kv_quant)
     return config.with_(chunk_size=chunk) if chunk else config
 
 

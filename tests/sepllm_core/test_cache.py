@@ -232,3 +232,44 @@ def test_fork_is_independent(llama, table):
     assert cache.stats().tokens_seen == 40 and fork.stats().tokens_seen == 48
     again = run_chunks(llama, cache, tail, chunk=8)
     torch.testing.assert_close(first, again, atol=0, rtol=0)
+
+
+def test_int8_quantization_error_is_half_a_step():
+    from sepllm_core.cache import dequantize_int8, quantize_int8
+
+    x = torch.randn(2, 3, 50, 64) * torch.logspace(-2, 1, 50)[None, None, :, None]
+    x[0, 0, 0] = 0.0  # an all-zero vector must not divide by zero
+    codes, scale = quantize_int8(x)
+    assert codes.dtype == torch.int8 and scale.dtype == torch.float16 and scale.shape == (2, 3, 50, 1)
+    assert int(codes.abs().max()) == 127
+    error = (dequantize_int8(codes, scale, torch.float32) - x).abs()
+    assert bool((error <= scale.float() / 2 + 1e-7).all())
+    assert torch.equal(dequantize_int8(codes, scale, torch.float32)[0, 0, 0], torch.zeros(64))
+
+
+@pytest.mark.parametrize("positions", ["original", "shifted"])
+def test_int8_cache_tracks_the_bf16_cache_through_eviction(table, positions):
+    """Same stream, same kept set; keys and values within int8 rounding; logits close; 0.52x the bytes."""
+    model = tiny_model("llama", layers=2, dtype=torch.bfloat16)
+    ids = random_ids(120, seed=3)
+    caches, logits = [], []
+    for quant in ("none", "int8"):
+        cfg = CacheConfig(policy="sepllm", initial=4, separators=8, local=8, max_entries=32, chunk_size=16,
+                          positions=positions, kv_quant=quant)
+        cache = build_cache(model.config, cfg, table)
+        logits.append(run_chunks(model, cache, ids, 16))
+        caches.append(cache)
+    plain, quant = caches
+    assert plain.evicted == quant.evicted > 0
+    assert torch.equal(plain.kept_positions(), quant.kept_positions())
+    for a, b in zip(plain.layers, quant.layers, strict=True):
+        assert b.keys.dtype == torch.int8
+        keys = b._key_buf[:, :, : b.length].float() * b._key_scale[:, :, : b.length].float()
+        values = b._value_buf[:, :, : b.length].float() * b._value_scale[:, :, : b.length].float()
+        step = b._key_scale[:, :, : b.length].float().amax()
+        assert (keys - a.keys.float()).abs().max() <= 2 * step  # one rounding (+ one per renumbering, bounded)
+        assert (values - a.values.float()).abs().max() <= b._value_scale[:, :, : b.length].float().amax()
+    assert (logits[0] - logits[1]).abs().max() < 0.05 * logits[0].abs().max()
+    s_plain, s_quant = plain.stats(), quant.stats()
+    assert s_quant.kv_bytes_full_equivalent == s_plain.kv_bytes_full_equivalent
+    assert s_quant.kv_bytes * 32 == s_plain.kv_bytes * (16 + 2)  # 16-dim heads: 16 int8 codes + an fp16 scale vs 16 bf16

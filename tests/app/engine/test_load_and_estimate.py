@@ -14,6 +14,8 @@ from app.engine.estimate import MemoryEstimate, check_fits, estimate_memory
 from app.engine.memory import out_of_memory_as_resource_error, sample_memory
 from app.engine.models import load_model
 from app.errors import ResourceError
+from sepllm_core.cache import build_cache
+from sepllm_core.config import CacheConfig
 from tests.app.engine.conftest import next_token_logits
 
 
@@ -100,6 +102,14 @@ def test_kv_estimate_equals_a_real_cache(installed_home, default_model):
     assert full.kv_bytes == full.kv_bytes_full == held == 2 * 30 * 3 * 64 * 2 * 300
     bounded = estimate_memory(None, "cpu", "none", 100, tokens=300, dtype="bf16")
     assert bounded.kv_entries == 100 and bounded.kv_bytes * 3 == held and bounded.kv_bytes_full == held
+    int8 = CacheConfig.window(100).with_(chunk_size=16, kv_quant="int8")
+    quantized = estimate_memory(None, "cpu", "none", int8, tokens=300, dtype="bf16")
+    assert quantized.kv_bytes_per_entry == 2 * 30 * 3 * (64 + 2) and quantized.kv_bytes_full == held
+    cache = build_cache(model.config, int8)  # the estimate per entry is what the int8 cache holds
+    cache.push_tokens(ids[:, :50])
+    with torch.no_grad():
+        model(ids[:, :50], position_ids=cache.next_position_ids(50), cache=cache, use_cache=True)
+    assert cache.compress().kv_bytes == quantized.kv_bytes_per_entry * 50
 
 
 def test_cache_config_objects_count_one_chunk_over_budget(installed_home):
