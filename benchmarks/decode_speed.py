@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     """Print one JSON line per (context, cache) and a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contexts", type=int, nargs="+", default=[512, 2048, 8192])
-    parser.add_argument("--caches", nargs="+", default=["balanced", "full"], choices=["balanced", "full"])
+    parser.add_argument("--caches", nargs="+", default=["balanced", "full"],
+                        choices=["balanced", "balanced-int8", "full"])
+    parser.add_argument("--modes", nargs="+", default=["eager", "fast", "packed", "step"],
+                        choices=["eager", "fast", "packed", "step"])
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
     parser.add_argument("--tokens", type=int, default=32, help="tokens per decode round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode (median)")
@@ -98,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     packed = load_model(None, device="cpu", dtype="bf16", pack=True)
     models, tokenizer = {"plain": plain.model, "packed": packed.model}, plain.tokenizer
     ids_all = common.book_ids(tokenizer, args.book, max(args.contexts))
-    configs = {"balanced": CacheConfig.balanced(), "full": CacheConfig.full().with_(chunk_size=512)}
+    configs = {"balanced": CacheConfig.balanced(), "balanced-int8": CacheConfig.balanced().with_(kv_quant="int8"),
+               "full": CacheConfig.full().with_(chunk_size=512)}
     rows = []
     for context in args.contexts:
         for cache in args.caches:
-            result = measure(models, tokenizer, ids_all[:context], configs[cache], ["eager", "fast", "packed", "step"],
+            result = measure(models, tokenizer, ids_all[:context], configs[cache], args.modes,
                              args.threads, args.tokens, args.rounds)
             row = {"context": context, "cache": cache, "threads": args.threads,
                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"), **result,

@@ -44,37 +44,41 @@ bf16 rounding to each key per token. Positions stay contiguous within the recent
 distance to older entries is overstated by fewer than this many positions."""
 
 
-INT8_SCALE_MIN = 2.0**-14
-"""Smallest per-vector scale stored (fp16's smallest normal), so an all-zero vector divides safely."""
-
-
-def quantize_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_int8(x: torch.Tensor, scale_dtype: torch.dtype = torch.bfloat16) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric absmax int8 quantization of each vector along the last dimension.
 
     Parameters
     ----------
     x : torch.Tensor, shape ``[..., d]``
+    scale_dtype : torch.dtype
+        Dtype the scales are stored in (the model's). The codes are computed with the scale as
+        stored, so :func:`dequantize_int8` reproduces ``codes * scale`` exactly.
 
     Returns
     -------
-    (torch.Tensor int8 ``[..., d]``, torch.Tensor float16 ``[..., 1]``)
-        Codes in -127..127 and the scale they multiply (the fp16 value as stored is the one used).
+    (torch.Tensor int8 ``[..., d]``, torch.Tensor ``[..., 1]`` in ``scale_dtype``)
+        Codes in -127..127 and the scale they multiply.
     """
     xf = x.float()
-    scale = (xf.abs().amax(-1, keepdim=True) / 127).clamp_min(INT8_SCALE_MIN).to(torch.float16)
+    tiny = torch.finfo(scale_dtype).tiny  # an all-zero vector still divides safely
+    scale = (xf.abs().amax(-1, keepdim=True) / 127).clamp_min(tiny).to(scale_dtype)
     codes = torch.round(xf / scale.float()).clamp_(-127, 127).to(torch.int8)
     return codes, scale
 
 
 def dequantize_int8(codes: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``codes * scale`` in fp32, returned in ``dtype`` (shapes as :func:`quantize_int8` returns them)."""
-    return (codes.float() * scale.float()).to(dtype)
+    """``codes * scale`` in ``dtype``.
+
+    With a bf16 scale and bf16 output this is the fp32 product rounded once: a code has at most 7
+    significant bits and a bf16 scale 8, so their product is exact before the rounding.
+    """
+    return codes.to(dtype) * scale.to(dtype)
 
 
 class SepLayer(CacheLayerMixin):
     """One full-attention layer: key/value buffers ``[batch, kv_heads, capacity, head_dim]`` + fill pointer.
 
-    With ``quant="int8"`` the buffers hold int8 codes plus one fp16 scale per entry and head
+    With ``quant="int8"`` the buffers hold int8 codes plus one scale (in the model's dtype) per entry and head
     (``[batch, kv_heads, capacity, 1]``); :meth:`update` returns the entries dequantized to the
     model's dtype, and ``keys``/``values`` are views of the codes.
     """
@@ -106,8 +110,8 @@ class SepLayer(CacheLayerMixin):
         self._key_buf = key_states.new_empty((b, h, self.capacity, dk), dtype=store)
         self._value_buf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]), dtype=store)
         if self.quantized:
-            self._key_scale = key_states.new_empty((b, h, self.capacity, 1), dtype=torch.float16)
-            self._value_scale = value_states.new_empty((b, h, self.capacity, 1), dtype=torch.float16)
+            self._key_scale = key_states.new_empty((b, h, self.capacity, 1))
+            self._value_scale = value_states.new_empty((b, h, self.capacity, 1))
         self.is_initialized = True
         self._refresh_views()
 
@@ -152,8 +156,8 @@ class SepLayer(CacheLayerMixin):
             self._refresh_views()
             return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
         assert self._key_scale is not None and self._value_scale is not None and self.dtype is not None
-        self._key_buf[:, :, span], self._key_scale[:, :, span] = quantize_int8(key_states)
-        self._value_buf[:, :, span], self._value_scale[:, :, span] = quantize_int8(value_states)
+        self._key_buf[:, :, span], self._key_scale[:, :, span] = quantize_int8(key_states, self.dtype)
+        self._value_buf[:, :, span], self._value_scale[:, :, span] = quantize_int8(value_states, self.dtype)
         self.length = end
         self._refresh_views()
         return (dequantize_int8(self._key_buf[:, :, :end], self._key_scale[:, :, :end], self.dtype),
@@ -173,7 +177,7 @@ class SepLayer(CacheLayerMixin):
         n = self.length
         keys = dequantize_int8(self._key_buf[:, :, :n], self._key_scale[:, :, :n], torch.float32)
         RotaryShifter.rotate_(keys, cos, sin)
-        self._key_buf[:, :, :n], self._key_scale[:, :, :n] = quantize_int8(keys)
+        self._key_buf[:, :, :n], self._key_scale[:, :, :n] = quantize_int8(keys, self._key_scale.dtype)
 
     def move_(self, source: torch.Tensor, target: torch.Tensor, new_length: int) -> None:
         """Copy entries ``source`` into slots ``target`` (disjoint index tensors on the buffers' device),

@@ -42,9 +42,10 @@ class CacheConfig:
         the budget with the newest tokens. True: the paper's rule, let the cache grow to
         ``max_entries`` and then cut back to initial + protected + separators + local.
     kv_quant : {"none", "int8"}
-        ``int8`` stores the full-attention layers' keys and values as int8 with one fp16 scale
-        per token and head (absmax), 0.52x the bytes of bf16 entries: twice the entries in the
-        same memory. They are dequantized for each forward, which costs decode time.
+        ``int8`` stores the full-attention layers' keys and values as int8 with one scale per
+        token and head (absmax, in the model's dtype), 0.52x the bytes of bf16 entries for 64-dim
+        heads: about twice the entries in the same memory. They are dequantized for each
+        forward, which costs decode time.
     """
 
     policy: str = "sepllm"

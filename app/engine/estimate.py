@@ -176,8 +176,8 @@ def estimate_from_info(
     nbytes = devices.dtype_bytes(torch_dtype)
     entries, chunk = cache_entries(cache, tokens, chunk_tokens)
     per_entry = kv_bytes_per_entry(info, nbytes)
-    if getattr(cache, "kv_quant", "none") == "int8":  # int8 codes + an fp16 scale per head and vector
-        per_entry = 2 * info.layers * info.kv_heads * (info.head_dim + 2)
+    if getattr(cache, "kv_quant", "none") == "int8":  # int8 codes + a scale per head and vector
+        per_entry = 2 * info.layers * info.kv_heads * (info.head_dim + nbytes)
     by_quant = {q: weights_bytes(info, q, nbytes) for q in devices.QUANTS}
     runtime = _GPU_RUNTIME_BYTES if device.startswith("cuda") else _CPU_RUNTIME_BYTES
     estimate = MemoryEstimate(

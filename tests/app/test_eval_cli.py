@@ -61,7 +61,7 @@ def test_perplexity_with_an_int8_cache(installed_home, shared_data, capsys):
         results[quant] = json.loads(capsys.readouterr().out)
     plain, int8 = results["none"], results["int8"]
     assert int8["cache_config"]["kv_quant"] == "int8" and int8["kv_entries_peak"] == plain["kv_entries_peak"]
-    assert int8["kv_bytes_peak"] * 128 == plain["kv_bytes_peak"] * 66  # head_dim 64: 64 codes + fp16 scale
+    assert int8["kv_bytes_peak"] * 128 == plain["kv_bytes_peak"] * 66  # head_dim 64: 64 codes + a bf16 scale
     assert int8["kv_bytes_full_equivalent"] == plain["kv_bytes_full_equivalent"]
     assert int8["ppl"] == pytest.approx(plain["ppl"], rel=0.01)
 
