@@ -94,6 +94,8 @@ class AdaptConfig:
     #: upper layers should attend its fact's separator. Needs attention probabilities, so the
     #: model runs eager attention while training (slower).
     route_weight: float = 0.0
+    #: The route loss counts layers from this fraction of the depth on (0.5: upper half; 0: all).
+    route_from: float = 0.5
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -118,6 +120,8 @@ class AdaptConfig:
                              f"{self.answer_weight}, {self.answer_lm_weight}, {self.first_value_lm_weight})")
         if self.route_weight < 0 or (self.route_weight > 0 and self.recall_share <= 0):
             raise ValueError(f"route_weight {self.route_weight} needs recall_share > 0 and must be >= 0")
+        if not 0.0 <= self.route_from < 1.0:
+            raise ValueError(f"route_from must be in [0, 1), got {self.route_from}")
         if self.recall_min_distance < 0 or not 0 <= self.recall_questions <= 8:
             raise ValueError(f"need recall_min_distance >= 0 and recall_questions in 0..8 (got "
                              f"{self.recall_min_distance}, {self.recall_questions})")
@@ -416,8 +420,9 @@ def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, inp
     return parts.loss, parts.kl, parts.lm
 
 
-def route_loss(attentions: Sequence[torch.Tensor], routes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """How strongly the best head of the upper half of layers attends each answer's fact separator.
+def route_loss(attentions: Sequence[torch.Tensor], routes: torch.Tensor, first_layer: float = 0.5
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """How strongly the best head of the upper layers attends each answer's fact separator.
 
     Parameters
     ----------
@@ -426,11 +431,13 @@ def route_loss(attentions: Sequence[torch.Tensor], routes: torch.Tensor) -> tupl
     routes : LongTensor [B, T]
         At the first token ``t`` of each answer value, its fact's separator index (the query is
         position ``t - 1``, which predicts the value); -1 elsewhere.
+    first_layer : float
+        Layers from ``int(first_layer * n_layers)`` on count (0.5: the upper half; 0: all).
 
     Returns
     -------
     (loss, attention) : scalar tensors
-        ``loss = mean(-log(max over heads and upper layers of attention[t - 1, separator]))`` and
+        ``loss = mean(-log(max over heads and counted layers of attention[t - 1, separator]))`` and
         the mean of that maximum (detached).
     """
     rows, targets = (routes >= 0).nonzero(as_tuple=True)  # (n,), (n,)
@@ -438,7 +445,7 @@ def route_loss(attentions: Sequence[torch.Tensor], routes: torch.Tensor) -> tupl
         zero = attentions[0].new_zeros((), dtype=torch.float32)
         return zero, zero
     separators = routes[rows, targets]
-    upper = attentions[len(attentions) // 2 :]
+    upper = attentions[int(first_layer * len(attentions)) :]
     picked = torch.stack([layer[rows, :, targets - 1, separators] for layer in upper], dim=1)  # (n, L/2, H)
     best = picked.float().flatten(1).max(dim=1).values  # (n,)
     return -(best + 1e-6).log().mean(), best.mean().detach()
@@ -604,7 +611,7 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         loss, kl, lm = parts.loss, parts.kl, parts.lm
         route_attention = None
         if routed and batch.routes is not None:
-            route, route_attention = route_loss(student.attentions, batch.routes.to(device))
+            route, route_attention = route_loss(student.attentions, batch.routes.to(device), config.route_from)
             loss = loss + config.route_weight * route
         del student
         answer_kl = None if parts.answer_kl is None else float(parts.answer_kl)

@@ -58,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--route-weight", type=float, default=0.0, metavar="W",
                         help="weight of a loss that makes some upper-layer head attend each answer's fact separator "
                              "(trains with eager attention, slower; default 0)")
+    parser.add_argument("--route-from", type=float, default=0.5, metavar="F",
+                        help="the route loss counts layers from this fraction of the depth on (default 0.5)")
     parser.add_argument("--lora-targets", default="all-linear", metavar="NAMES",
                         help="comma-separated module names to put LoRA on, e.g. k_proj,v_proj,o_proj "
                              "(default all-linear)")
@@ -103,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
                          first_value_lm_weight=args.first_value_lm_weight,
                          recall_min_distance=args.recall_min_distance, recall_same_kind=args.recall_same_kind,
                          recall_questions=args.recall_questions, route_weight=args.route_weight,
+                         route_from=args.route_from,
                          target_modules=_lora_targets(args.lora_targets),
                          checkpoint_every=args.checkpoint_every,
                          gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)

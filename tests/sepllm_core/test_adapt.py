@@ -235,7 +235,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
             "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
             "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind",
-            "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5",
+            "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5", "--route-from", "0.25",
             "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
     assert main(argv) == 0
     capsys.readouterr()
@@ -244,7 +244,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     config = json.loads((out / "sepllm_adapt.json").read_text())["config"]
     assert config["first_value_lm_weight"] == 2.0 and config["recall_min_distance"] == 40
     assert config["recall_questions"] == 3 and config["recall_same_kind"] is True
-    assert config["route_weight"] == 0.5
+    assert config["route_weight"] == 0.5 and config["route_from"] == 0.25
     with open(out / "history.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and float(rows[0]["first_value_lm"]) > 0

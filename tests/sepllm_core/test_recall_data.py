@@ -242,7 +242,11 @@ def test_route_loss_rewards_the_best_head_on_the_fact_separator():
     loss, attention = route_loss(attentions, routes)
     torch.testing.assert_close(attention, torch.tensor(0.8))
     torch.testing.assert_close(loss, -torch.log(torch.tensor(0.8 + 1e-6)))
+    _, with_all_layers = route_loss(attentions, routes, first_layer=0.0)
+    torch.testing.assert_close(with_all_layers, torch.tensor(0.9))
     none, _ = route_loss(attentions, torch.full((1, 6), -1))
     assert float(none) == 0.0
     with pytest.raises(ValueError, match="route_weight"):
         AdaptConfig(route_weight=1.0).validate()  # no recall rows to route
+    with pytest.raises(ValueError, match="route_from"):
+        AdaptConfig(route_from=1.0).validate()
