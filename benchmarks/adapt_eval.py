@@ -191,6 +191,82 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     return result
 
 
+def separator_readout(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
+                      seq_len: int = 512, local: int = 128, initial: int = 4, sequences: int = 60,
+                      seed: int = 54321, ridge: float = 0.1) -> dict[str, Any]:
+    """Does a fact's separator carry its value? A linear readout per layer, against a control position.
+
+    On held-out ``recall_data`` sequences run under the SepLLM mask, a ridge map is fitted (first
+    75 % of the sequences) from the hidden state at each fact's ``.`` separator to the input
+    embedding of the value's first token; on the rest, the readout counts as right when the true
+    first token is the nearest (cosine) among the first tokens of every value of that kind seen in
+    the data. The control is the token just before the value (``... is painted``), which can tell the
+    kind but not the value, so it should sit near chance.
+
+    Returns
+    -------
+    dict
+        ``separator`` and ``control``: accuracy per hidden-state layer (0 = embeddings);
+        ``chance``: mean 1 / candidates; ``train`` / ``test``: fact counts.
+    """
+    import random
+
+    from sepllm_core.recall_data import build_recall_sequence
+    from sepllm_core.training_mask import sepllm_mask
+
+    rng = random.Random(seed)
+    attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    dtype = next(model.parameters()).dtype
+    usable = [d for d in docs if d.numel() > seq_len]
+    embeddings = model.get_input_embeddings().weight.detach().float()  # (V, D)
+    separator_states: list[torch.Tensor] = []  # per fact: (layers + 1, D)
+    control_states: list[torch.Tensor] = []
+    firsts: list[int] = []
+    kinds: list[str] = []
+    split_at = 0
+    for number in range(sequences):
+        seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng)
+        ids = seq.input_ids[None]  # (1, L)
+        mask = to_attention_mask(sepllm_mask(ids, table, initial=initial, local=local), attn, dtype)
+        with torch.no_grad():
+            hidden = model(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=True
+                           ).hidden_states  # layers + 1 of (1, L, D)
+        states = torch.stack([h[0].float() for h in hidden])  # (layers + 1, L, D)
+        for fact, separator in zip(seq.facts, seq.fact_separators, strict=True):
+            value_ids = tokenizer(" " + fact.value + ".", add_special_tokens=False)["input_ids"]
+            value_start = separator - (len(value_ids) - 1)  # the value's first token in the fact sentence
+            separator_states.append(states[:, separator])
+            control_states.append(states[:, value_start - 1])
+            firsts.append(int(seq.input_ids[value_start]))
+            kinds.append(fact.kind)
+        if number + 1 == int(0.75 * sequences):
+            split_at = len(firsts)
+    candidates = {kind: sorted({f for f, k in zip(firsts, kinds, strict=True) if k == kind}) for kind in set(kinds)}
+    targets = embeddings[torch.tensor(firsts)]  # (N, D)
+
+    def accuracy(states: list[torch.Tensor], layer: int) -> float:
+        x = torch.stack([s[layer] for s in states])  # (N, D)
+        mean, std = x[:split_at].mean(0), x[:split_at].std(0) + 1e-6
+        x = (x - mean) / std
+        train_x, test_x = x[:split_at], x[split_at:]
+        gram = train_x.T @ train_x  # (D, D)
+        penalty = ridge * float(gram.trace()) / gram.shape[0] + 1e-3  # the floor: a constant state has no variance
+        weights = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0]), train_x.T @ targets[:split_at])
+        predicted = torch.nn.functional.normalize(test_x @ weights, dim=-1)  # (n, D)
+        right = 0
+        for row, index in enumerate(range(split_at, len(firsts))):
+            options = candidates[kinds[index]]
+            scores = predicted[row] @ torch.nn.functional.normalize(embeddings[options], dim=-1).T
+            right += options[int(scores.argmax())] == firsts[index]
+        return right / max(len(firsts) - split_at, 1)
+
+    layers = separator_states[0].shape[0]
+    return {"separator": [accuracy(separator_states, layer) for layer in range(layers)],
+            "control": [accuracy(control_states, layer) for layer in range(layers)],
+            "chance": sum(1 / len(candidates[k]) for k in kinds[split_at:]) / max(len(kinds) - split_at, 1),
+            "train": split_at, "test": len(firsts) - split_at}
+
+
 def by_depth(facts: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Top-1 share and mean rank per planted depth ("0.05" ... "0.95")."""
     groups: dict[str, list[int]] = {}
@@ -287,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-skip-base", action="store_true", help="probe only the adapted model")
     parser.add_argument("--probe-route", action="store_true",
                         help="also measure the attention the first value token pays to its fact's separator")
+    parser.add_argument("--readout", type=int, default=0, metavar="N",
+                        help="only fit the separator readout on N held-out recall_data sequences (base or adapter)")
     parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
     args = parser.parse_args(argv)
 
@@ -304,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
                    window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
                    local=args.local)
+    if args.readout:
+        if args.adapter is not None:
+            model = load_adapted(model, args.adapter, merge=True)
+        readout = separator_readout(model, tokenizer, heldout, table, sequences=args.readout, local=args.probe_local)
+        print(json.dumps(readout, indent=2))
+        return 0
     if args.probe:
         probe = {} if args.probe_skip_base and args.adapter is not None else {
             "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local,

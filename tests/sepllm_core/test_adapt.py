@@ -267,3 +267,21 @@ def test_answer_probe_scores_the_first_value_token(default_model, shared_data, o
     assert probe["masked_far_first_rank"] >= 1
     assert 0 < probe["masked_far_first_route"] <= 1
     assert model.config._attn_implementation == "sdpa"  # the route forward switched back
+
+
+def test_separator_readout_reports_every_layer_and_a_constant_state_reads_nothing(default_model, shared_data,
+                                                                                   one_thread):
+    from benchmarks.adapt_eval import separator_readout
+    from sepllm_core.adapt import separator_lookup
+
+    model, tokenizer = default_model
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    readout = separator_readout(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), seq_len=256,
+                                sequences=8)
+    layers = model.config.num_hidden_layers + 1
+    assert len(readout["separator"]) == len(readout["control"]) == layers
+    assert readout["train"] > 0 and readout["test"] > 0 and 0 < readout["chance"] <= 1
+    assert all(0 <= a <= 1 for a in readout["separator"] + readout["control"])
+    # layer 0 is the embedding of '.', the same vector for every fact: the readout is one fixed guess per kind
+    assert readout["separator"][0] <= readout["chance"] + 0.35
