@@ -33,11 +33,9 @@ _NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm")
 
 
 def _rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
-    """transformers' Llama RMSNorm, operation for operation (fp32 statistics, weight in the model dtype)."""
-    dtype = x.dtype
-    x = x.to(torch.float32)
-    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
-    return norm.weight * x.to(dtype)
+    """transformers' Llama RMSNorm (fp32 statistics, weight applied in the model dtype), as one fused op."""
+    normed = torch.nn.functional.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=norm.variance_epsilon)
+    return norm.weight * normed.to(x.dtype)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:

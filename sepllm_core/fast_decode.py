@@ -86,6 +86,13 @@ def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
     # keys as the left operand (a transposed strided batch would be copied first); above it, one
     # mm per KV head is. Both are bit-equal to eager attention's matmuls.
     batched = n <= BATCHED_MAX_ENTRIES
+    if b == 1 and batched:  # the decode step's case: no per-row copies
+        scores = torch.bmm(key[0], grouped[0].transpose(1, 2)).transpose(1, 2) * scaling  # [kv_heads, groups, n]
+        if attention_mask is not None:
+            mask = attention_mask[0, :, :, :n]
+            scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        return torch.bmm(probs, value[0]).reshape(1, 1, heads, d)
     scores = query.new_empty((b, kv_heads, groups, n))
     for i in range(b):
         if batched:
