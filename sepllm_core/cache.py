@@ -155,13 +155,36 @@ class SepLayer(CacheLayerMixin):
             self.length = end
             self._refresh_views()
             return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
-        assert self._key_scale is not None and self._value_scale is not None and self.dtype is not None
+        key_codes, key_scale, value_codes, value_scale = self.append_codes(key_states, value_states)
+        assert self.dtype is not None
+        return (dequantize_int8(key_codes, key_scale, self.dtype),
+                dequantize_int8(value_codes, value_scale, self.dtype))
+
+    def append_codes(self, key_states: torch.Tensor, value_states: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """An int8 layer's :meth:`update` without the dequantization.
+
+        Returns
+        -------
+        key_codes, key_scale, value_codes, value_scale : views of the buffers
+            Codes ``[b, h, n, d]`` (int8) and scales ``[b, h, n, 1]`` of all entries.
+        """
+        if not self.quantized:
+            raise ValueError("append_codes() is for int8 layers (kv_quant='int8')")
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > self.capacity:
+            self._grow(end)
+        assert self._key_buf is not None and self._value_buf is not None and self.dtype is not None
+        assert self._key_scale is not None and self._value_scale is not None
+        span = slice(self.length, end)
         self._key_buf[:, :, span], self._key_scale[:, :, span] = quantize_int8(key_states, self.dtype)
         self._value_buf[:, :, span], self._value_scale[:, :, span] = quantize_int8(value_states, self.dtype)
         self.length = end
         self._refresh_views()
-        return (dequantize_int8(self._key_buf[:, :, :end], self._key_scale[:, :, :end], self.dtype),
-                dequantize_int8(self._value_buf[:, :, :end], self._value_scale[:, :, :end], self.dtype))
+        return (self._key_buf[:, :, :end], self._key_scale[:, :, :end],
+                self._value_buf[:, :, :end], self._value_scale[:, :, :end])
 
     def rotate_keys_(self, cos: torch.Tensor, sin: torch.Tensor) -> None:
         """Re-rotate every held key by its own angle (``cos``/``sin`` ``[n, rotary_dim]``, fp32).

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from sepllm_core.fast_decode import FusedProjection, PackedLinear, decode_attention
+from sepllm_core.fast_decode import FusedProjection, PackedLinear, decode_attention, decode_attention_int8
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 """Model types whose decoder layer is pre-norm attention + gated SiLU MLP with RMSNorm."""
@@ -137,8 +137,13 @@ class DecodeStep:
                 k = _rms_norm(k.view(1, 1, h_kv, d), k_norm).transpose(1, 2)
                 q = (q * cos) + (_rotate_half(q) * sin)
                 k = (k * cos) + (_rotate_half(k) * sin)
-            keys, values = layer.update(k, v)
-            attn = decode_attention(q, keys, values, None, scaling).reshape(1, 1, h_q * d)
+            if layer.quantized:
+                key_codes, key_scale, value_codes, value_scale = layer.append_codes(k, v)
+                attn = decode_attention_int8(q, key_codes, key_scale, value_codes, value_scale, scaling)
+                attn = attn.reshape(1, 1, h_q * d)
+            else:
+                keys, values = layer.update(k, v)
+                attn = decode_attention(q, keys, values, None, scaling).reshape(1, 1, h_q * d)
             x = x + _linear(attn, o_proj)
             h = _rms_norm(x, norm2)
             g, u = gate_up(h).split(gate_up.sizes, dim=-1)

@@ -115,6 +115,36 @@ def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
     return out.reshape(b, 1, heads, d)
 
 
+def decode_attention_int8(query: torch.Tensor, key_codes: torch.Tensor, key_scale: torch.Tensor,
+                          value_codes: torch.Tensor, value_scale: torch.Tensor, scaling: float) -> torch.Tensor:
+    """:func:`decode_attention` over int8 entries (one sequence), without dequantizing the keys.
+
+    The scores come from ``torch._weight_int8pack_mm`` (bf16 query times int8 keys times each
+    key's scale); each value's scale is folded into its attention weight, so the values are only
+    converted to the query's dtype, not scaled.
+
+    Parameters
+    ----------
+    query : torch.Tensor, shape ``[1, heads, 1, d]``
+    key_codes, value_codes : torch.Tensor int8, shape ``[1, kv_heads, n, d]``
+        Each head's ``[n, d]`` block contiguous (views of :class:`~sepllm_core.cache.SepLayer` buffers).
+    key_scale, value_scale : torch.Tensor, shape ``[1, kv_heads, n, 1]``, in the query's dtype
+    scaling : float
+
+    Returns
+    -------
+    torch.Tensor, shape ``[1, 1, heads, d]``
+    """
+    _, heads, _, d = query.shape
+    kv_heads = key_codes.shape[1]
+    grouped = query.reshape(kv_heads, heads // kv_heads, d)
+    scores = torch.stack([torch._weight_int8pack_mm(grouped[h], key_codes[0, h], key_scale[0, h, :, 0])
+                          for h in range(kv_heads)])  # [kv_heads, groups, n]
+    probs = torch.softmax(scores * scaling, dim=-1, dtype=torch.float32)
+    weights = (probs * value_scale[0, :, :, 0].float()[:, None, :]).to(query.dtype)
+    return torch.bmm(weights, value_codes[0].to(query.dtype)).reshape(1, 1, heads, d)
+
+
 def _make_wrapper(base: str) -> Callable[..., tuple[torch.Tensor, None]]:
     fallback = ALL_ATTENTION_FUNCTIONS.get_interface(base, _eager_fallback())
 
