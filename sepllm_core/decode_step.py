@@ -13,6 +13,10 @@ are bit-equal; tested), reading the q/k/v and gate/up weights through the fused 
     x = x + o_proj(attention(q, keys, values))
     h = rms_norm(x);  g, u = gate_up(h);  x = x + down_proj(silu(g) * u)
 
+Over int8 cache entries (``kv_quant="int8"``) the attention reads the codes directly
+(:func:`sepllm_core.fast_decode.decode_attention_int8`), so there the logits match the model's forward
+within int8 rounding rather than bit for bit.
+
 It covers the architectures whose layers are exactly that (:data:`ARCHITECTURES`) when every
 cache layer is a full-attention :class:`~sepllm_core.cache.SepLayer`; anything else keeps the
 model's own forward (:meth:`DecodeStep.unsupported` says why).
