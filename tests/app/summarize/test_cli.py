@@ -55,6 +55,17 @@ def test_text_streams_to_stdout_and_output_dir_gets_files(installed_home, short_
     assert written.startswith("## ") and len(written) > 10
 
 
+def test_int8_cache_entries_end_to_end(installed_home, short_report, capsys):
+    """``--kv-quant int8`` reaches the cache: a summary streams, each held entry takes 66 bytes a head."""
+    assert main(["summarize", str(short_report), "--format", "json", "--kv-quant", "int8", "--mode", "single",
+                 "--cache-max-entries", "256", "--chunk-size", "128", "--max-new-tokens", "12"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    stats = result["stats"]
+    assert result["summary"].strip() and stats["cache"]["kv_quant"] == "int8"
+    assert stats["input_tokens"] > stats["kv_entries_peak"]  # it evicted
+    assert stats["kv_bytes_peak"] == stats["kv_entries_peak"] * 2 * 30 * 3 * (64 + 2)  # layers, heads, codes + scale
+
+
 def test_missing_file_is_exit_3_with_one_line(installed_home, tmp_path, capsys):
     assert main(["summarize", str(tmp_path / "nope.pdf"), "--max-new-tokens", "4"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
