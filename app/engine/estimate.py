@@ -50,6 +50,7 @@ class MemoryEstimate:
     overhead_bytes: int  # activations of one prefill chunk + runtime
     kv_bytes_per_entry: int
     weights_bytes_by_quant: dict[str, int] = field(default_factory=dict)
+    kv_bytes_int8: int = 0  # the same cache with int8 entries (0: unknown, or already int8)
 
     @property
     def total_bytes(self) -> int:
@@ -176,8 +177,10 @@ def estimate_from_info(
     nbytes = devices.dtype_bytes(torch_dtype)
     entries, chunk = cache_entries(cache, tokens, chunk_tokens)
     per_entry = kv_bytes_per_entry(info, nbytes)
-    if getattr(cache, "kv_quant", "none") == "int8":  # int8 codes + a scale per head and vector
-        per_entry = 2 * info.layers * info.kv_heads * (info.head_dim + nbytes)
+    int8_per_entry = 2 * info.layers * info.kv_heads * (info.head_dim + nbytes)  # codes + a scale per vector
+    already_int8 = getattr(cache, "kv_quant", "none") == "int8"
+    if already_int8:
+        per_entry = int8_per_entry
     by_quant = {q: weights_bytes(info, q, nbytes) for q in devices.QUANTS}
     runtime = _GPU_RUNTIME_BYTES if device.startswith("cuda") else _CPU_RUNTIME_BYTES
     estimate = MemoryEstimate(
@@ -193,6 +196,7 @@ def estimate_from_info(
         overhead_bytes=runtime + activation_bytes(info, nbytes, min(chunk, tokens), entries),
         kv_bytes_per_entry=per_entry,
         weights_bytes_by_quant=by_quant,
+        kv_bytes_int8=0 if already_int8 else int8_per_entry * entries,
     )
     log.debug("memory estimate for %s on %s: %s", name, device, estimate.describe())
     return estimate
@@ -225,6 +229,9 @@ def check_fits(estimate: MemoryEstimate, device: str | None = None) -> None:
 
 
 def _suggest_fix(estimate: MemoryEstimate, device: str, free: int) -> str:
+    if 0 < estimate.kv_bytes_int8 < estimate.kv_bytes and (
+            estimate.total_bytes - estimate.kv_bytes + estimate.kv_bytes_int8 <= free):
+        return "store the cache as int8 (--kv-quant int8)"  # costs less quality than lighter weights
     lighter = {"none": ["8bit", "4bit"], "8bit": ["4bit"], "4bit": []}[estimate.quant]
     for quant in lighter:
         if estimate.total_with_quant(quant) <= free:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -105,6 +106,8 @@ def test_kv_estimate_equals_a_real_cache(installed_home, default_model):
     int8 = CacheConfig.window(100).with_(chunk_size=16, kv_quant="int8")
     quantized = estimate_memory(None, "cpu", "none", int8, tokens=300, dtype="bf16")
     assert quantized.kv_bytes_per_entry == 2 * 30 * 3 * (64 + 2) and quantized.kv_bytes_full == held
+    assert bounded.kv_bytes_int8 == 2 * 30 * 3 * (64 + 2) * 100
+    assert quantized.kv_bytes_int8 == 0  # nothing left to suggest
     cache = build_cache(model.config, int8)  # the estimate per entry is what the int8 cache holds
     cache.push_tokens(ids[:, :50])
     with torch.no_grad():
@@ -173,6 +176,9 @@ def test_suggests_the_lightest_quantization_that_fits():
     assert estimate.total_bytes == 6_100_000_000
     assert _suggest_fix(estimate, "cuda", free=3_900_000_000) == "choose --quant 4bit"
     assert _suggest_fix(estimate, "cuda", free=4_200_000_000) == "choose --quant 8bit"
+    estimate = dataclasses.replace(estimate, kv_bytes_int8=154_687_500)  # int8 entries: 66 of 128 bytes
+    assert _suggest_fix(estimate, "cuda", free=5_960_000_000) == "store the cache as int8 (--kv-quant int8)"
+    assert _suggest_fix(estimate, "cuda", free=5_900_000_000) == "choose --quant 8bit"
 
 
 def test_out_of_memory_becomes_a_resource_error():
