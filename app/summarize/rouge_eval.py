@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quant", default="none", choices=("none", "8bit", "4bit"))
     parser.add_argument("--max-entries", type=int, default=None, metavar="N", help="cache budget (entries)")
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="tokens per forward")
+    parser.add_argument("--kv-quant", default="none", choices=("none", "int8"), help="how the cache stores entries")
     parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                         help="cap on summary tokens (default: set by the length)")
     parser.add_argument("--format", default="text", choices=("text", "json"))
@@ -139,7 +140,8 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
         budget["chunk"] = args.chunk_size
     base = SummaryRequest(paths=[], model=getattr(args, "model", None), device=getattr(args, "device", "auto"),
                           quant=getattr(args, "quant", "none"), style=getattr(args, "style", "paragraphs"),
-                          cache_budget=budget, max_new_tokens=getattr(args, "max_new_tokens", None))
+                          cache_budget=budget, max_new_tokens=getattr(args, "max_new_tokens", None),
+                          kv_quant=getattr(args, "kv_quant", "none"))
     if loaded is None:
         loaded = load_model_for(base, cache_config_for(base))
     context = int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
