@@ -141,24 +141,27 @@ class SepLayer(CacheLayerMixin):
 
         The entries are views of the buffers, or fresh dequantized tensors for an int8 layer.
         """
+        if self.quantized:
+            key_codes, key_scale, value_codes, value_scale = self.append_codes(key_states, value_states)
+            assert self.dtype is not None
+            return (dequantize_int8(key_codes, key_scale, self.dtype),
+                    dequantize_int8(value_codes, value_scale, self.dtype))
+        span = self._reserve(key_states, value_states)
+        assert self._key_buf is not None and self._value_buf is not None
+        self._key_buf[:, :, span] = key_states
+        self._value_buf[:, :, span] = value_states
+        self.length = span.stop
+        self._refresh_views()
+        return self._key_buf[:, :, : span.stop], self._value_buf[:, :, : span.stop]
+
+    def _reserve(self, key_states: torch.Tensor, value_states: torch.Tensor) -> slice:
+        """Allocate (first call) or grow the buffers for ``key_states``; the slots they will fill."""
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        q = key_states.shape[-2]
-        end = self.length + q
+        end = self.length + key_states.shape[-2]
         if end > self.capacity:
             self._grow(end)
-        assert self._key_buf is not None and self._value_buf is not None
-        span = slice(self.length, end)
-        if not self.quantized:
-            self._key_buf[:, :, span] = key_states
-            self._value_buf[:, :, span] = value_states
-            self.length = end
-            self._refresh_views()
-            return self._key_buf[:, :, :end], self._value_buf[:, :, :end]
-        key_codes, key_scale, value_codes, value_scale = self.append_codes(key_states, value_states)
-        assert self.dtype is not None
-        return (dequantize_int8(key_codes, key_scale, self.dtype),
-                dequantize_int8(value_codes, value_scale, self.dtype))
+        return slice(self.length, end)
 
     def append_codes(self, key_states: torch.Tensor, value_states: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -171,14 +174,10 @@ class SepLayer(CacheLayerMixin):
         """
         if not self.quantized:
             raise ValueError("append_codes() is for int8 layers (kv_quant='int8')")
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        end = self.length + key_states.shape[-2]
-        if end > self.capacity:
-            self._grow(end)
+        span = self._reserve(key_states, value_states)
+        end = span.stop
         assert self._key_buf is not None and self._value_buf is not None and self.dtype is not None
         assert self._key_scale is not None and self._value_scale is not None
-        span = slice(self.length, end)
         self._key_buf[:, :, span], self._key_scale[:, :, span] = quantize_int8(key_states, self.dtype)
         self._value_buf[:, :, span], self._value_scale[:, :, span] = quantize_int8(value_states, self.dtype)
         self.length = end

@@ -28,7 +28,13 @@ from typing import Any
 
 import torch
 
-from sepllm_core.fast_decode import FusedProjection, PackedLinear, decode_attention, decode_attention_int8
+from sepllm_core.fast_decode import (
+    FusedProjection,
+    PackedLinear,
+    decode_attention,
+    decode_attention_int8,
+    packed_linear,
+)
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 """Model types whose decoder layer is pre-norm attention + gated SiLU MLP with RMSNorm."""
@@ -45,10 +51,6 @@ def _rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def _linear(x: torch.Tensor, module: Any) -> torch.Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, module.weight, module.bias, "none", [], "")
 
 
 class DecodeStep:
@@ -148,8 +150,8 @@ class DecodeStep:
             else:
                 keys, values = layer.update(k, v)
                 attn = decode_attention(q, keys, values, None, scaling).reshape(1, 1, h_q * d)
-            x = x + _linear(attn, o_proj)
+            x = x + packed_linear(attn, o_proj.weight, o_proj.bias)
             h = _rms_norm(x, norm2)
             g, u = gate_up(h).split(gate_up.sizes, dim=-1)
-            x = x + _linear(torch.nn.functional.silu(g) * u, down)
+            x = x + packed_linear(torch.nn.functional.silu(g) * u, down.weight, down.bias)
         return _rms_norm(x, self.final_norm)[:, -1]

@@ -178,6 +178,14 @@ def _register() -> None:
             ALL_MASK_ATTENTION_FUNCTIONS.register(name, ALL_MASK_ATTENTION_FUNCTIONS[base])
 
 
+def packed_linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``input @ weight.T + bias`` for a ``weight`` prepacked by ``mkldnn._reorder_linear_weight``; refuses gradients."""
+    if input.requires_grad and torch.is_grad_enabled():
+        raise RuntimeError("this model's linear layers are packed for inference (pack_linears): "
+                           "load it unpacked to train it")
+    return torch.ops.mkldnn._linear_pointwise(input, weight, bias, "none", [], "")
+
+
 class PackedLinear(torch.nn.Linear):
     """An ``nn.Linear`` whose weight holds oneDNN's prepacked layout (see :func:`pack_linears`).
 
@@ -186,10 +194,7 @@ class PackedLinear(torch.nn.Linear):
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if input.requires_grad and torch.is_grad_enabled():
-            raise RuntimeError("this model's linear layers are packed for inference (pack_linears): "
-                               "load it unpacked to train it")
-        return torch.ops.mkldnn._linear_pointwise(input, self.weight, self.bias, "none", [], "")
+        return packed_linear(input, self.weight, self.bias)
 
 
 FUSED_GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
@@ -225,10 +230,7 @@ class FusedProjection(torch.nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """All parts' outputs side by side, ``[..., sum(sizes)]``."""
-        if input.requires_grad and torch.is_grad_enabled():
-            raise RuntimeError("this model's linear layers are packed for inference (pack_linears): "
-                               "load it unpacked to train it")
-        return torch.ops.mkldnn._linear_pointwise(input, self.weight, self.bias, "none", [], "")
+        return packed_linear(input, self.weight, self.bias)
 
     def part(self, input: torch.Tensor, index: int) -> torch.Tensor:
         """Part ``index``'s output for ``input``, computing all parts once per input tensor."""
@@ -466,20 +468,15 @@ class FastDecode:
         """
         if self.decode_step is not None and getattr(cache, "full_attention_only", False):
             hidden = self.decode_step(input_ids, position_ids, cache)
-            logits = torch.ops.mkldnn._linear_pointwise(hidden, self._packed_head(),
-                                                        self.model.get_output_embeddings().bias, "none", [], "")
-            return logits[0].float()
-        with self.step():
-            if not self.active or self.head_reason is not None:
-                out = self.model(input_ids=input_ids, position_ids=position_ids, cache=cache, use_cache=True,
-                                 logits_to_keep=1)
-                return out.logits[0, -1].float()
-            packed = self._packed_head()
-            hidden = self.model.get_decoder()(input_ids=input_ids, position_ids=position_ids, cache=cache,
-                                              use_cache=True).last_hidden_state[:, -1]
-            bias = self.model.get_output_embeddings().bias
-            logits = torch.ops.mkldnn._linear_pointwise(hidden, packed, bias, "none", [], "")
-            return logits[0].float()
+        else:
+            with self.step():
+                if not self.active or self.head_reason is not None:
+                    out = self.model(input_ids=input_ids, position_ids=position_ids, cache=cache, use_cache=True,
+                                     logits_to_keep=1)
+                    return out.logits[0, -1].float()
+                hidden = self.model.get_decoder()(input_ids=input_ids, position_ids=position_ids, cache=cache,
+                                                  use_cache=True).last_hidden_state[:, -1]
+        return packed_linear(hidden, self._packed_head(), self.model.get_output_embeddings().bias)[0].float()
 
     def describe(self) -> str:
         """``fast``, ``fast (model head: why)`` or ``eager (why)``, for stats and logs."""
