@@ -11,10 +11,15 @@ mask, a local window shorter than the distance) can only match it through the se
 Templates, subjects and values are disjoint from :mod:`sepllm_core.recall` (its code words,
 cities, people, places, 4-digit numbers and its three sentence stems), so a recall evaluation
 with that module measures generalization rather than memorized templates.
+
+With ``open_values`` the facts come from :data:`OPEN_TEMPLATES`, whose values are made up per
+fact (names built from syllables, 2-3 or 5-6 digit numbers, codes such as ``QX-47``) instead of
+drawn from the closed lists, so the read path cannot specialize to a few hundred known values.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,23 +92,93 @@ MONTHS = (
 CURRENCIES = ("crowns", "shillings", "guineas", "florins", "ducats", "marks", "francs", "pesos")
 HOUR_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 
+#: Syllables of made-up names ("Korvath", "Ellisande"): open values no closed list holds.
+NAME_ONSETS = (
+    "Kor", "El", "Vash", "Mir", "Tal", "Dren", "Ost", "Bel", "Quor", "Zan", "Fen", "Ul", "Sar", "Thal", "Gry",
+    "Nim", "Ard", "Cas", "Jor", "Yl", "Per", "Hal", "Brin", "Ves", "Or", "Lun", "Tib", "Keth", "Mab", "Rhos",
+)
+NAME_MIDDLES = ("a", "e", "i", "o", "u", "an", "el", "is", "or", "ul", "en", "ar", "ith", "om", "ev")
+NAME_ENDS = (
+    "vath", "ande", "rin", "dor", "mira", "wyn", "thas", "quil", "bek", "sora", "lith", "mond", "vel", "drac",
+    "nessa", "garth", "pell", "ric", "yne", "zor", "tessa", "brand", "loch", "mar", "vik", "dell", "rune", "ast",
+)
+#: Letters of code-like values ("QX-47"); no vowels, so a code never spells a word.
+CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"
+
 
 def _ordinal(day: int) -> str:
     suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
     return f"{day}{suffix}"
 
 
+@functools.cache
+def _evaluation_words() -> frozenset[str]:
+    """Lower-cased words of :mod:`sepllm_core.recall`'s values, which made-up names must avoid."""
+    from sepllm_core import recall
+
+    phrases = (*recall.CODE_WORDS, *recall.CITIES, *recall.PEOPLE, *recall.PLACES)
+    return frozenset(word.strip(".").lower() for phrase in phrases for word in phrase.split())
+
+
+def open_name(rng: random.Random) -> str:
+    """A made-up capitalized name of 2-3 syllables, e.g. ``"Korvath"`` or ``"Elisande"``.
+
+    Names that are words of the recall evaluation's values (``"Orrin"``) are drawn again.
+    """
+    avoid = _evaluation_words()
+    while True:
+        middle = rng.choice(NAME_MIDDLES) if rng.random() < 0.5 else ""
+        name = rng.choice(NAME_ONSETS) + middle + rng.choice(NAME_ENDS)
+        if name.lower() not in avoid:
+            return name
+
+
+def open_number(rng: random.Random) -> str:
+    """A 2-3 or 5-6 digit number (never 4 digits: those are :mod:`sepllm_core.recall`'s room numbers)."""
+    return str(rng.randint(10, 999) if rng.random() < 0.5 else rng.randint(10_000, 999_999))
+
+
+def open_code(rng: random.Random) -> str:
+    """A code-like string of two consonants and 2-3 digits, e.g. ``"QX-47"``."""
+    return f"{rng.choice(CODE_LETTERS)}{rng.choice(CODE_LETTERS)}-{rng.randint(10, 999)}"
+
+
+#: How each open value kind is made; ``FactTemplate.generator`` names one of them.
+OPEN_GENERATORS = {
+    "name": open_name,
+    "number": open_number,
+    "code": open_code,
+    "amount": lambda rng: f"{open_number(rng)} {rng.choice(CURRENCIES)}",
+}
+
+
 @dataclass(frozen=True)
 class FactTemplate:
-    """One kind of fact: ``stem`` + `` value`` + ``.`` is the sentence; ``question`` asks for the value."""
+    """One kind of fact: ``stem`` + `` value`` + ``.`` is the sentence; ``question`` asks for the value.
+
+    With a ``generator`` (a key of :data:`OPEN_GENERATORS`) the values are made up per call
+    instead of drawn from the kind's closed list.
+    """
 
     kind: str
     stem: str  # "The key to the {subject} is painted"
     question: str  # "What colour is the key to the {subject}?"
     subjects: tuple[str, ...]
+    generator: str = ""
 
-    def values(self, rng: random.Random) -> list[str]:
-        """A shuffled pool of this kind's values (numbers are drawn fresh, never 4-digit)."""
+    def values(self, rng: random.Random, count: int = 16) -> list[str]:
+        """A shuffled pool of this kind's values (numbers are drawn fresh, never 4-digit).
+
+        ``count`` sizes the pool of an open (generated) kind; closed kinds return their whole list.
+        """
+        if self.generator:
+            make = OPEN_GENERATORS[self.generator]
+            pool: list[str] = []
+            while len(pool) < count:
+                value = make(rng)
+                if value not in pool:
+                    pool.append(value)
+            return pool
         if self.kind == "colour":
             pool = list(COLOURS)
         elif self.kind == "ship":
@@ -151,6 +226,30 @@ TEMPLATES: tuple[FactTemplate, ...] = (
                  TRAINS),
 )
 
+#: Templates whose values are made up per fact (``open_values``): names, numbers and codes that no
+#: closed list holds. Stems and questions are disjoint from :mod:`sepllm_core.recall`'s.
+OPEN_TEMPLATES: tuple[FactTemplate, ...] = (
+    FactTemplate("dog", "The {subject}'s dog is named", "What is the name of the {subject}'s dog?", OCCUPATIONS,
+                 "name"),
+    FactTemplate("ship", "The ship that carried the {subject} was called the",
+                 "What was the ship that carried the {subject} called?", CARGOES, "name"),
+    FactTemplate("origin", "The {subject} was brought home from a village called",
+                 "From which village was the {subject} brought home?", ARTIFACTS, "name"),
+    FactTemplate("founder", "The {subject} was founded by a woman named", "Who founded the {subject}?",
+                 SOCIETIES, "name"),
+    FactTemplate("drawer", "The {subject} is kept in drawer number", "In which drawer is the {subject} kept?",
+                 OBJECTS, "number"),
+    FactTemplate("amount", "The {subject} was sold for", "For how much was the {subject} sold?", ITEMS, "amount"),
+    FactTemplate("house", "The {subject} lives at house number", "At which house number does the {subject} live?",
+                 OCCUPATIONS, "number"),
+    FactTemplate("label", "The label on the {subject} reads", "What does the label on the {subject} read?",
+                 CONTAINERS, "code"),
+    FactTemplate("ticket", "The seat on the {subject} is booked under ticket",
+                 "Under which ticket is the seat on the {subject} booked?", TRAINS, "code"),
+    FactTemplate("crate", "The crate of {subject} is stamped with the mark",
+                 "Which mark is stamped on the crate of {subject}?", CARGOES, "code"),
+)
+
 #: How a question and its answer are framed after the text; the answer restates the fact's stem.
 QUESTION_FORMATS = (
     "\n\nQuestion: {question}\nAnswer: {stem}",
@@ -185,6 +284,9 @@ class RecallDataConfig:
     #: All facts of a sequence are of one kind (distinct subjects and values), so an answer must pick
     #: its fact by subject, not by kind or position.
     same_kind: bool = False
+    #: Facts from :data:`OPEN_TEMPLATES`, with values made up per fact instead of closed lists. A
+    #: value's leading whitespace-only token (before digits) counts as prompt, not answer.
+    open_values: bool = False
 
     def validate(self) -> None:
         if self.min_distance < 0:
@@ -237,25 +339,28 @@ class RecallSequence:
         return routes
 
 
-def make_training_facts(count: int, rng: random.Random, *, same_kind: bool = False) -> list[PlantedFact]:
+def make_training_facts(count: int, rng: random.Random, *, same_kind: bool = False,
+                        open_values: bool = False) -> list[PlantedFact]:
     """``count`` facts with distinct (template, subject) pairs and distinct values per kind.
 
-    With ``same_kind`` all facts come from one template (one drawn among those with enough subjects).
+    With ``same_kind`` all facts come from one template (one drawn among those with enough subjects);
+    with ``open_values`` from :data:`OPEN_TEMPLATES`, values made up per fact.
     """
+    templates = OPEN_TEMPLATES if open_values else TEMPLATES
     if same_kind:
-        roomy = [t for t in TEMPLATES if len(t.subjects) >= count]
+        roomy = [t for t in templates if len(t.subjects) >= count]
         if not roomy:
             raise ValueError(f"no fact kind has {count} subjects: use at most "
-                             f"{max(len(t.subjects) for t in TEMPLATES)} facts with same_kind")
+                             f"{max(len(t.subjects) for t in templates)} facts with same_kind")
         template = rng.choice(roomy)
         pairs = [(template, s) for s in template.subjects]
     else:
-        pairs = [(t, s) for t in TEMPLATES for s in t.subjects]
+        pairs = [(t, s) for t in templates for s in t.subjects]
     chosen = rng.sample(pairs, k=count)
     pools: dict[str, list[str]] = {}
     facts = []
     for template, subject in chosen:
-        pool = pools.setdefault(template.kind, template.values(rng))
+        pool = pools.setdefault(template.kind, template.values(rng, max(16, count)))
         value = pool.pop()
         stem = template.stem.format(subject=subject)
         question = template.question.format(subject=subject)
@@ -307,7 +412,7 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
     """
     config.validate()
     count = rng.randint(config.min_facts, config.max_facts)
-    facts = make_training_facts(count, rng, same_kind=config.same_kind)
+    facts = make_training_facts(count, rng, same_kind=config.same_kind, open_values=config.open_values)
     asked = rng.sample(range(count), k=min(count, rng.randint(config.min_questions, config.max_questions)))
     fact_ids = [_ids(tokenizer, fact.sentence + "\n") for fact in facts]
     sentence_lengths = [min(len(_ids(tokenizer, fact.sentence)), len(ids)) for fact, ids in zip(facts, fact_ids,
@@ -315,7 +420,11 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
     qa_parts = []  # (prompt ids, value ids, closing ids) per asked fact
     for index in asked:
         fact = facts[index]
-        qa_parts.append((_ids(tokenizer, fact.prompt), _ids(tokenizer, " " + fact.value), _ids(tokenizer, ".")))
+        prompt, value = _ids(tokenizer, fact.prompt), _ids(tokenizer, " " + fact.value)
+        if config.open_values and len(value) > 1 and not tokenizer.decode(value[:1]).strip():
+            # " 490" is " ", "4", "9", "0": the lone space needs no fact, so the answer starts at "4".
+            prompt, value = prompt + value[:1], value[1:]
+        qa_parts.append((prompt, value, _ids(tokenizer, ".")))
     tail = sum(len(p) + len(v) + len(c) for p, v, c in qa_parts)
     text_len = seq_len - tail - sum(len(ids) for ids in fact_ids)
     if text_len - config.min_distance < 4 * count:

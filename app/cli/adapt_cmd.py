@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "answers to go through separators (default 0: anywhere)")
     parser.add_argument("--recall-same-kind", action="store_true",
                         help="all facts of a recall sequence are of one kind, so answers must pick by subject")
+    parser.add_argument("--recall-open-values", action="store_true",
+                        help="recall facts use made-up values (names, numbers, codes) instead of closed lists, "
+                             "so the model cannot learn to answer from a few hundred known values")
     parser.add_argument("--recall-questions", type=int, default=0, metavar="N",
                         help="questions per recall sequence (default 0: 1 to 4)")
     parser.add_argument("--route-weight", type=float, default=0.0, metavar="W",
@@ -105,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
                          first_value_lm_weight=args.first_value_lm_weight,
                          recall_min_distance=args.recall_min_distance, recall_same_kind=args.recall_same_kind,
                          recall_questions=args.recall_questions, route_weight=args.route_weight,
+                         recall_open_values=args.recall_open_values,
                          route_from=args.route_from,
                          target_modules=_lora_targets(args.lora_targets),
                          checkpoint_every=args.checkpoint_every,

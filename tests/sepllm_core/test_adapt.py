@@ -234,7 +234,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     out = installed_home / "routed"
     argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
             "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
-            "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind",
+            "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind", "--recall-open-values",
             "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5", "--route-from", "0.25",
             "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
     assert main(argv) == 0
@@ -244,6 +244,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     config = json.loads((out / "sepllm_adapt.json").read_text())["config"]
     assert config["first_value_lm_weight"] == 2.0 and config["recall_min_distance"] == 40
     assert config["recall_questions"] == 3 and config["recall_same_kind"] is True
+    assert config["recall_open_values"] is True
     assert config["route_weight"] == 0.5 and config["route_from"] == 0.25
     with open(out / "history.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -285,3 +286,33 @@ def test_separator_readout_reports_every_layer_and_a_constant_state_reads_nothin
     assert all(0 <= a <= 1 for a in readout["separator"] + readout["control"])
     # layer 0 is the embedding of '.', the same vector for every fact: the readout is one fixed guess per kind
     assert readout["separator"][0] <= readout["chance"] + 0.35
+
+
+@pytest.mark.parametrize("first_layer", [0.0, 0.5])
+def test_captured_route_loss_equals_the_route_loss_on_eager_probabilities(first_layer, one_thread):
+    """The route loss from sdpa plus only the routed rows matches eager attention's, value and gradient."""
+    from sepllm_core.adapt import captured_route_loss, route_loss, use_route_attention
+    from sepllm_core.training_mask import to_attention_mask
+
+    model = _tiny_llama().float()
+    ids = _docs()[0][:40][None]  # (1, 40)
+    mask = sepllm_mask(ids, _table(), initial=2, local=4)
+    separators = ids[0].eq(SEPARATOR).nonzero().flatten().tolist()
+    routes = torch.full(ids.shape, -1)
+    routes[0, 30], routes[0, 37] = separators[1], separators[2]  # both beyond the local window
+    model.set_attn_implementation("eager")
+    eager = model(input_ids=ids, attention_mask=to_attention_mask(mask, "eager", torch.float32), use_cache=False,
+                  output_attentions=True)
+    expected, expected_attention = route_loss(eager.attentions, routes, first_layer)
+    expected_grad = torch.autograd.grad(expected, model.model.layers[1].self_attn.k_proj.weight)[0]
+    use_route_attention(model)
+    captured, loss, attention = captured_route_loss(model, routes, first_layer, input_ids=ids, attention_mask=mask,
+                                                    use_cache=False)
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attention, expected_attention, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(captured.logits, eager.logits, atol=1e-4, rtol=1e-4)  # the outputs are sdpa's
+    grad = torch.autograd.grad(loss, model.model.layers[1].self_attn.k_proj.weight)[0]
+    torch.testing.assert_close(grad, expected_grad, atol=1e-5, rtol=1e-4)
+    assert float(expected.detach()) > 0 and expected_grad.abs().sum() > 0
+    plain = model(input_ids=ids, attention_mask=mask, use_cache=False)  # no capture: plain sdpa
+    torch.testing.assert_close(plain.logits, captured.logits)

@@ -250,3 +250,40 @@ def test_route_loss_rewards_the_best_head_on_the_fact_separator():
         AdaptConfig(route_weight=1.0).validate()  # no recall rows to route
     with pytest.raises(ValueError, match="route_from"):
         AdaptConfig(route_from=1.0).validate()
+
+
+def test_open_values_are_made_up_disjoint_from_the_evaluation_and_start_on_an_informative_token(tokenizer,
+                                                                                                 train_docs):
+    """--recall-open-values: fresh names/numbers/codes, none from a closed list or recall.py, routes still right."""
+    closed = {v for t in TEMPLATES for seed in range(20) for v in t.values(random.Random(seed))}
+    evaluation = {w.lower() for phrase in (*recall.CODE_WORDS, *recall.CITIES, *recall.PEOPLE, *recall.PLACES)
+                  for w in phrase.split()}
+    evaluation_stems = ["the password for the", "the room number of", "was born in the city of"]
+    config = RecallDataConfig(min_facts=8, max_facts=8, min_questions=8, max_questions=8, min_distance=100,
+                              open_values=True)
+    values, generators = [], set()
+    for seed in range(6):
+        seq = build_recall_sequence(train_docs[0], tokenizer, 768, random.Random(seed), config)
+        assert len(seq.input_ids) == 768
+        for fact, start, separator in zip(seq.facts, seq.fact_starts, seq.fact_separators, strict=True):
+            assert fact.kind in {t.kind for t in recall_data.OPEN_TEMPLATES}
+            assert not any(stem in fact.sentence.lower() for stem in evaluation_stems)
+            assert tokenizer.decode(seq.input_ids[start : separator + 1]) == fact.sentence
+            values.append(fact.value)
+        routes = seq.routes()
+        firsts = (routes >= 0).nonzero().flatten().tolist()
+        assert len(firsts) == 8 and routes[firsts].tolist() == [seq.fact_separators[i] for i in seq.asked]
+        # the first answer token carries part of the value (" 490" starts at "4", not at the lone space)
+        assert all(tokenizer.decode(seq.input_ids[i : i + 1]).strip() for i in firsts)
+        for i, index in zip(firsts, seq.asked, strict=True):
+            value = seq.facts[index].value
+            end = i
+            while end < len(seq.answer_mask) and seq.answer_mask[end]:
+                end += 1
+            assert tokenizer.decode(seq.input_ids[i:end]).strip() == value
+        generators |= {t.generator for t in recall_data.OPEN_TEMPLATES if t.kind in {f.kind for f in seq.facts}}
+    assert generators == {"name", "number", "code", "amount"}
+    assert not closed & set(values)
+    assert not evaluation & {w.lower() for v in values for w in v.split()}
+    assert not [v for v in values if re.search(r"\b\d{4}\b", v)]  # recall.py's room numbers have 4 digits
+    assert len(set(values)) > 0.9 * len(values)  # made up per fact, not a small list
