@@ -97,6 +97,8 @@ class SepLayer(CacheLayerMixin):
         self._value_buf: torch.Tensor | None = None
         self._key_scale: torch.Tensor | None = None
         self._value_scale: torch.Tensor | None = None
+        self._entry_bytes = 0  # set with the buffers: stats are taken after every forward
+        self._full_entry_bytes = 0
 
     @property
     def quantized(self) -> bool:
@@ -112,6 +114,9 @@ class SepLayer(CacheLayerMixin):
         if self.quantized:
             self._key_scale = key_states.new_empty((b, h, self.capacity, 1))
             self._value_scale = value_states.new_empty((b, h, self.capacity, 1))
+        self._entry_bytes = sum(buf.shape[0] * buf.shape[1] * buf.shape[-1] * buf.element_size()
+                                for buf in self._buffers())
+        self._full_entry_bytes = b * h * (dk + value_states.shape[-1]) * key_states.element_size()
         self.is_initialized = True
         self._refresh_views()
 
@@ -152,7 +157,8 @@ class SepLayer(CacheLayerMixin):
         self._value_buf[:, :, span] = value_states
         self.length = span.stop
         self._refresh_views()
-        return self._key_buf[:, :, : span.stop], self._value_buf[:, :, : span.stop]
+        assert self.keys is not None and self.values is not None
+        return self.keys, self.values
 
     def _reserve(self, key_states: torch.Tensor, value_states: torch.Tensor) -> slice:
         """Allocate (first call) or grow the buffers for ``key_states``; the slots they will fill."""
@@ -213,17 +219,11 @@ class SepLayer(CacheLayerMixin):
 
     def entry_bytes(self) -> int:
         """Bytes one held entry takes in this layer (codes and scales for int8), 0 before the first update."""
-        if self._key_buf is None or self._value_buf is None:
-            return 0
-        return sum(buf.shape[0] * buf.shape[1] * buf.shape[-1] * buf.element_size() for buf in self._buffers())
+        return self._entry_bytes
 
     def full_entry_bytes(self) -> int:
         """Bytes one entry would take unquantized, in the model's dtype (the full-cache equivalent's unit)."""
-        if self._key_buf is None or self._value_buf is None or self.dtype is None:
-            return 0
-        b, h = self._key_buf.shape[:2]
-        size = torch.empty(0, dtype=self.dtype).element_size()
-        return b * h * (self._key_buf.shape[-1] + self._value_buf.shape[-1]) * size
+        return self._full_entry_bytes
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.length + query_length, 0
@@ -236,7 +236,7 @@ class SepLayer(CacheLayerMixin):
 
     def allocated_bytes(self) -> int:
         """Bytes of all buffers."""
-        return sum(buf.numel() * buf.element_size() for buf in self._buffers())
+        return self.capacity * self._entry_bytes
 
     def reset(self) -> None:
         self.length = 0

@@ -33,7 +33,6 @@ from sepllm_core.fast_decode import (
     PackedLinear,
     decode_attention,
     decode_attention_int8,
-    packed_linear,
 )
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
@@ -42,15 +41,28 @@ ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 _NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm")
 
 
-def _rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
+_linear = torch.ops.mkldnn._linear_pointwise.default
+"""oneDNN's linear on a prepacked weight (what :func:`~sepllm_core.fast_decode.packed_linear` calls),
+without the packet's overload lookup: the step calls it 121 times per token on the default model."""
+
+
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """transformers' Llama RMSNorm (fp32 statistics, weight applied in the model dtype), as one fused op."""
-    normed = torch.nn.functional.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=norm.variance_epsilon)
-    return norm.weight * normed.to(x.dtype)
+    return weight * torch.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=eps).to(x.dtype)
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """``x * cos + rotate_half(x) * sin`` with one roll instead of two slices, a negation and a cat.
+
+    ``rotate_half(x) = cat(-x2, x1)`` and ``roll(x, half) = cat(x2, x1)``, so with ``signed_sin =
+    cat(-sin1, sin2)`` each product is the same number (negation is exact): bit-equal.
+    """
+    return x * cos + torch.roll(x, x.shape[-1] // 2, -1) * signed_sin
+
+
+def _signed_sin(sin: torch.Tensor) -> torch.Tensor:
+    half = sin.shape[-1] // 2
+    return torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
 
 
 class DecodeStep:
@@ -71,15 +83,26 @@ class DecodeStep:
         config = model.config
         self.embed = decoder.embed_tokens
         self.rotary = decoder.rotary_emb
-        self.final_norm = decoder.norm
         self.heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
-        self.layers = []
+        self.final_norm = (decoder.norm.weight, decoder.norm.variance_epsilon)
+        # Plain tensors and numbers per layer: module calls and attribute lookups cost ~1 ms per
+        # token on the default model. The weights are the model's own (packed) tensors, so build
+        # the step after the weights are final (FastDecode is built per Session).
+        self.layers: list[tuple[Any, ...]] = []
         for layer in decoder.layers:
             attn, mlp = layer.self_attn, layer.mlp
-            self.layers.append((layer.input_layernorm, attn.fused_q_proj, attn.o_proj, getattr(attn, "q_norm", None),
-                                getattr(attn, "k_norm", None), attn.scaling, attn.head_dim,
-                                layer.post_attention_layernorm, mlp.fused_gate_proj, mlp.down_proj))
+            q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
+            qkv, gate_up = attn.fused_q_proj, mlp.fused_gate_proj
+            self.layers.append((
+                layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon,
+                qkv.weight, qkv.bias, attn.o_proj.weight, attn.o_proj.bias,
+                None if q_norm is None else (q_norm.weight, q_norm.variance_epsilon),
+                None if k_norm is None else (k_norm.weight, k_norm.variance_epsilon),
+                attn.scaling, attn.head_dim,
+                layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon,
+                gate_up.weight, gate_up.bias, gate_up.sizes[0], mlp.down_proj.weight, mlp.down_proj.bias,
+            ))
 
     @staticmethod
     def unsupported(model: Any) -> str | None:
@@ -126,32 +149,28 @@ class DecodeStep:
         """
         x = self.embed(input_ids)
         cos, sin = self.rotary(x, position_ids)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        cos, sin = cos.unsqueeze(1), _signed_sin(sin.unsqueeze(1))
         h_q, h_kv = self.heads, self.kv_heads
-        for layer, (norm1, qkv, o_proj, q_norm, k_norm, scaling, d, norm2, gate_up, down) in zip(
-                cache.layers, self.layers, strict=True):
-            h = _rms_norm(x, norm1)
-            projected = qkv(h)  # [1, 1, (h_q + 2 h_kv) d]: q, k and v heads side by side
+        silu = torch._C._nn.silu  # F.silu without its Python wrapper
+        for layer, (norm1, eps1, qkv, qkv_bias, o_proj, o_bias, q_norm, k_norm, scaling, d, norm2, eps2,
+                    gate_up, gate_up_bias, inter, down, down_bias) in zip(cache.layers, self.layers, strict=True):
+            projected = _linear(_rms_norm(x, norm1, eps1), qkv, qkv_bias, "none", [], "")
+            # [1, 1, (h_q + 2 h_kv) d]: q, k and v heads side by side; heads stay on dim 2 (no copies)
             v = projected[..., (h_q + h_kv) * d:].view(1, 1, h_kv, d).transpose(1, 2)
             if q_norm is None:  # rotate the q and k heads together (elementwise, so the same numbers)
-                qk = projected[..., :(h_q + h_kv) * d].view(1, 1, h_q + h_kv, d).transpose(1, 2)
-                qk = (qk * cos) + (_rotate_half(qk) * sin)
-                q, k = qk[:, :h_q], qk[:, h_q:]
+                qk = _rotate(projected[..., :(h_q + h_kv) * d].view(1, 1, h_q + h_kv, d), cos, sin)
+                q, k = qk[:, :, :h_q], qk[:, :, h_q:]
             else:
-                q, k, _ = projected.split(qkv.sizes, dim=-1)
-                q = _rms_norm(q.view(1, 1, h_q, d), q_norm).transpose(1, 2)
-                k = _rms_norm(k.view(1, 1, h_kv, d), k_norm).transpose(1, 2)
-                q = (q * cos) + (_rotate_half(q) * sin)
-                k = (k * cos) + (_rotate_half(k) * sin)
+                q = _rotate(_rms_norm(projected[..., :h_q * d].view(1, 1, h_q, d), *q_norm), cos, sin)
+                k = _rotate(_rms_norm(projected[..., h_q * d:(h_q + h_kv) * d].view(1, 1, h_kv, d), *k_norm), cos, sin)
+            q, k = q.transpose(1, 2), k.transpose(1, 2)  # [1, heads, 1, d] views
             if layer.quantized:
                 key_codes, key_scale, value_codes, value_scale = layer.append_codes(k, v)
                 attn = decode_attention_int8(q, key_codes, key_scale, value_codes, value_scale, scaling)
-                attn = attn.reshape(1, 1, h_q * d)
             else:
                 keys, values = layer.update(k, v)
-                attn = decode_attention(q, keys, values, None, scaling).reshape(1, 1, h_q * d)
-            x = x + packed_linear(attn, o_proj.weight, o_proj.bias)
-            h = _rms_norm(x, norm2)
-            g, u = gate_up(h).split(gate_up.sizes, dim=-1)
-            x = x + packed_linear(torch.nn.functional.silu(g) * u, down.weight, down.bias)
-        return _rms_norm(x, self.final_norm)[:, -1]
+                attn = decode_attention(q, keys, values, None, scaling)
+            x = x + _linear(attn.reshape(1, 1, h_q * d), o_proj, o_bias, "none", [], "")
+            g_u = _linear(_rms_norm(x, norm2, eps2), gate_up, gate_up_bias, "none", [], "")
+            x = x + _linear(silu(g_u[..., :inter]) * g_u[..., inter:], down, down_bias, "none", [], "")
+        return _rms_norm(x, *self.final_norm)[:, -1]

@@ -91,7 +91,8 @@ def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
         if attention_mask is not None:
             mask = attention_mask[0, :, :, :n]
             scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        # the scores are a transposed view; contiguous probabilities spare bmm a copy of them
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype, memory_format=torch.contiguous_format)
         return torch.bmm(probs, value[0]).reshape(1, 1, heads, d)
     scores = query.new_empty((b, kv_heads, groups, n))
     for i in range(b):
