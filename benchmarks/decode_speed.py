@@ -70,6 +70,7 @@ def measure(models: dict[str, Any], tokenizer: Any, ids: list[int], config: Any,
     for _ in range(rounds):
         for n_threads in threads:
             torch.set_num_threads(n_threads)
+            session.decode_threads = n_threads  # the Session would otherwise time its own counts
             for mode in modes:
                 session.fast = switches[mode]
                 rates.setdefault(f"{mode}/{n_threads}t", []).append(decode_round(session, tokens))

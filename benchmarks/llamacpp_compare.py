@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -53,8 +54,13 @@ def llama_child(gguf: str, ids_file: str, decode_tokens: int, threads: int) -> d
             "decode_tokens": timed}
 
 
-def ours(model: Any, tokenizer: Any, ids: list[int], decode_tokens: int, policy: str) -> dict[str, Any]:
-    """Time the product Session: ``feed`` then greedy ``generate`` (eos and repetition stops off)."""
+def ours(model: Any, tokenizer: Any, ids: list[int], decode_tokens: int, policy: str,
+         decode_threads: int | None = None) -> dict[str, Any]:
+    """Time the product Session: ``feed`` then greedy ``generate`` (eos and repetition stops off).
+
+    ``decode_threads`` None lets the Session time its thread counts as the app does (the timed
+    steps count in the rate); an int fixes them.
+    """
     import torch
 
     from sepllm_core.config import CacheConfig
@@ -62,7 +68,7 @@ def ours(model: Any, tokenizer: Any, ids: list[int], decode_tokens: int, policy:
     from sepllm_core.generate import SamplingConfig, Session
 
     config = CacheConfig.balanced() if policy == "sepllm" else CacheConfig.full().with_(chunk_size=512)
-    session = Session(model, tokenizer, config)
+    session = Session(model, tokenizer, config, decode_threads=decode_threads)
     session.eos_ids = set()  # time exactly decode_tokens steps, as llama.cpp does
     start = time.perf_counter()
     for _ in session.feed(torch.tensor(ids)):
@@ -74,7 +80,20 @@ def ours(model: Any, tokenizer: Any, ids: list[int], decode_tokens: int, policy:
         if isinstance(event, Token) and len(stamps) <= decode_tokens + WARMUP_TOKENS:  # not the final flush
             stamps.append(time.perf_counter())
     rate, timed = decode_rate(stamps)
-    return {"prefill_tokens_per_s": len(ids) / prefill_s, "decode_tokens_per_s": rate, "decode_tokens": timed}
+    return {"prefill_tokens_per_s": len(ids) / prefill_s, "decode_tokens_per_s": rate, "decode_tokens": timed,
+            "decode_threads": session.stats()["decode_threads"]}
+
+
+def llama_env(wait_policy: str | None) -> dict[str, str]:
+    """The llama.cpp child's environment: OpenMP's default wait policy (spinning), as users run it.
+
+    Our process sets ``OMP_WAIT_POLICY=PASSIVE`` (app/__init__.py); inherited, it made llama.cpp's
+    2-thread decode about 3x slower than its 1-thread decode on the 2-core machine.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    if wait_policy:
+        env["OMP_WAIT_POLICY"] = wait_policy
+    return env
 
 
 def default_gguf() -> Path:
@@ -101,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--engines", default="llama.cpp,sepsum-sepllm,sepsum-full")
+    parser.add_argument("--our-decode-threads", default="same", metavar="same|auto|N",
+                        help="our decode threads: same as --threads (default), auto (the app's timing), or N")
+    parser.add_argument("--llama-omp-wait-policy", default=None, metavar="POLICY",
+                        help="OMP_WAIT_POLICY for llama.cpp (default: unset, OpenMP's spinning default)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--llama-child", nargs=2, metavar=("GGUF", "IDS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -113,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import common
 
     torch.set_num_threads(args.threads)
+    choice = args.our_decode_threads
+    decode_threads = args.threads if choice == "same" else None if choice == "auto" else int(choice)
     out = args.out or common.RESULTS_DIR / "llamacpp_compare.jsonl"
     gguf = args.gguf or default_gguf()
     model, tokenizer = common.load_default_model()
@@ -129,18 +154,22 @@ def main(argv: list[str] | None = None) -> int:
                     result = subprocess.run(
                         [args.llama_python, str(Path(__file__).resolve()), "--llama-child", str(gguf),
                          handle.name, "--decode-tokens", str(args.decode_tokens), "--threads",
-                         str(args.threads)], capture_output=True, text=True)
+                         str(args.threads)], capture_output=True, text=True, env=llama_env(args.llama_omp_wait_policy))
                     if result.returncode != 0:
                         raise SystemExit(f"llama.cpp child failed: {result.stderr.strip()[-500:]}")
                     runs[engine].append(json.loads(result.stdout.strip().splitlines()[-1]))
                 else:
-                    runs[engine].append(ours(model, tokenizer, ids, args.decode_tokens, engine.split("-")[1]))
+                    runs[engine].append(ours(model, tokenizer, ids, args.decode_tokens, engine.split("-")[1],
+                                             decode_threads))
         Path(handle.name).unlink()
         for engine, results in runs.items():
             row = {"bench": "llamacpp_compare", "engine": engine, "context": context,
                    "prefill_tokens_per_s": statistics.median(r["prefill_tokens_per_s"] for r in results),
                    "decode_tokens_per_s": statistics.median(r["decode_tokens_per_s"] for r in results),
-                   "runs": results, "gguf": gguf.name, **common.stamp()}
+                   "runs": results, "gguf": gguf.name,
+                   "omp_wait_policy": (args.llama_omp_wait_policy or "(unset)") if engine == "llama.cpp"
+                   else os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+                   "our_decode_threads": None if engine == "llama.cpp" else choice, **common.stamp()}
             rows.append(row)
             common.emit(row, out)
     print(table(rows))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sepllm_core.events import Done, Event, MemorySample, Progress, Token
 from sepllm_core.fast_decode import FastDecode
 from sepllm_core.positions import find_rotary_module
 from sepllm_core.separators import separator_table
+from sepllm_core.threads import MIN_TOKENS_TO_TUNE, DecodeThreads
 
 END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                "<|im_start|>", "<|start_header_id|>", "<start_of_turn>")
@@ -156,6 +158,16 @@ def cached_separator_table(tokenizer: Any) -> torch.Tensor:
     return _SEPARATOR_TABLES[key]
 
 
+@contextmanager
+def _restore_threads(count: int) -> Iterator[None]:
+    """Set the intra-op thread count back to ``count`` on the way out (decode may change it)."""
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+
+
 class Session:
     """One conversation with a model over a compressed cache: feed text, then generate.
 
@@ -175,6 +187,12 @@ class Session:
         Decode steps use :class:`sepllm_core.fast_decode.FastDecode` (single-token attention as
         two grouped matmuls on CPU) where the model supports it; False keeps the model's own
         attention for every forward.
+    decode_threads : int, optional
+        CPU threads for decode steps. By default (None) each generation of at least
+        :data:`~sepllm_core.threads.MIN_TOKENS_TO_TUNE` tokens on CPU times its first steps with
+        the current thread count, half of it and one, and decodes the rest with the fastest
+        (:class:`~sepllm_core.threads.DecodeThreads`); prefill keeps the current count, which is
+        restored after each generation.
 
     Notes
     -----
@@ -186,7 +204,7 @@ class Session:
 
     def __init__(self, model: Any, tokenizer: Any, cache_config: CacheConfig | None = None,
                  cancel: threading.Event | None = None, separators: torch.Tensor | None = None,
-                 fast_decode: bool = True):
+                 fast_decode: bool = True, decode_threads: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.cache_config = cache_config or CacheConfig.balanced()
@@ -198,6 +216,9 @@ class Session:
                                            rotary=find_rotary_module(model))
         self.eos_ids = _eos_ids(model, tokenizer)
         self.fast = FastDecode(model, enabled=fast_decode)
+        self.decode_threads = decode_threads
+        self._threads: DecodeThreads | None = None  # the last generation's plan
+        self._tuned_threads: int | None = None  # its choice, once a generation was long enough to time
         self.cancelled = False
         self._last_logits: torch.Tensor | None = None
         self._started = time.perf_counter()
@@ -309,7 +330,9 @@ class Session:
         stopped_by = "max_tokens"
         start = time.perf_counter()
         logits = self._last_logits
-        with torch.inference_mode():
+        threads = self._thread_plan(max_new_tokens)
+        prefill_threads = torch.get_num_threads()
+        with torch.inference_mode(), _restore_threads(prefill_threads):
             for step in range(max_new_tokens):
                 if self.cancel.is_set():
                     self.cancelled = True
@@ -333,7 +356,12 @@ class Session:
                     self._decode_s += time.perf_counter() - t0
                     self._output_tokens += 1
                     break
+                count = threads.threads_for(step)
+                if count != torch.get_num_threads():
+                    torch.set_num_threads(count)
+                t1 = time.perf_counter()
                 logits = self._forward(torch.tensor([[token]]), protect_output, decode=True)
+                threads.record(step, time.perf_counter() - t1)
                 self._last_logits = logits
                 self._decode_s += time.perf_counter() - t0
                 self._decode_tokens += 1
@@ -349,12 +377,28 @@ class Session:
                     yield Progress(phase="decode", tokens_done=step + 1, tokens_total=max_new_tokens,
                                    tokens_per_s=(step + 1) / elapsed if elapsed > 0 else 0.0)
                     yield self._memory_sample()
+        if threads.tuned:
+            self._tuned_threads = threads.choice
         if stopped_by not in ("stop_string",):
             text += decoder.flush()
         if len(text) > emitted:
             yield Token(text=text[emitted:], token_id=generated[-1] if generated else -1)
         yield self._memory_sample()
         yield self._done(text, stopped_by)
+
+    def _thread_plan(self, max_new_tokens: int) -> DecodeThreads:
+        """This generation's decode thread counts (see the ``decode_threads`` parameter)."""
+        current = torch.get_num_threads()
+        if self.device.type != "cpu":
+            plan = DecodeThreads(current, fixed=current)
+        elif self.decode_threads is not None:
+            plan = DecodeThreads(current, fixed=self.decode_threads)
+        elif max_new_tokens < MIN_TOKENS_TO_TUNE and self._tuned_threads is not None:
+            plan = DecodeThreads(current, fixed=self._tuned_threads)
+        else:
+            plan = DecodeThreads(current, tune=max_new_tokens >= MIN_TOKENS_TO_TUNE)
+        self._threads = plan
+        return plan
 
     @staticmethod
     def _pending_stop_prefix(text: str, stops: Sequence[str], emitted: int) -> int:
@@ -385,6 +429,7 @@ class Session:
             "seconds": self._prefill_s + self._decode_s,
             "wall_seconds": time.perf_counter() - self._started,
             "decode_path": self.fast.describe(),
+            "decode_threads": self._threads.choice if self._threads is not None else torch.get_num_threads(),
             "policy": self.cache_config.policy,
             "positions": self.cache.positions_mode,
         }
