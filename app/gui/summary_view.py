@@ -205,7 +205,9 @@ def _describe_stats(stats: dict[str, Any]) -> str:
     new_tokens = stats.get("generated_tokens") or stats.get("new_tokens") or stats.get("decode_tokens")
     if new_tokens:
         parts.append(f"{int(new_tokens):,} generated")
-    for key, label in (("prefill_tokens_per_s", "read"), ("decode_tokens_per_s", "write")):
+    threads = int(stats.get("decode_threads") or 0)
+    write = f"write ({threads} thread{'s' if threads > 1 else ''})" if threads else "write"
+    for key, label in (("prefill_tokens_per_s", "read"), ("decode_tokens_per_s", write)):
         if stats.get(key):
             rate = float(stats[key])
             parts.append(f"{rate:,.1f} tok/s {label}" if rate < 10 else f"{rate:,.0f} tok/s {label}")

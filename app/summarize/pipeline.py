@@ -221,6 +221,7 @@ def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: 
         if stats and stats.prefill_seconds else 0.0,
         "decode_tokens_per_s": round(stats.decoded_tokens / stats.decode_seconds, 1)
         if stats and stats.decode_seconds else 0.0,
+        "decode_threads": stats.decode_threads if stats else 0,
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_bytes": memory["peak_rss_bytes"],
         "peak_gpu_bytes": memory["gpu_peak_bytes"],

@@ -42,6 +42,7 @@ class RunStats:
     prefill_seconds: float = 0.0
     decoded_tokens: int = 0  # notes and chunk summaries included
     decode_seconds: float = 0.0
+    decode_threads: int = 0  # CPU threads the last decode settled on (sepllm_core.threads)
     output_tokens: int = 0  # tokens of the final summary
     notes_tokens: int = 0
     kv_bytes_peak: int = 0
@@ -144,7 +145,9 @@ class DocumentRun:
                     self._observe_done_stats(event.stats)
         finally:
             events.close()
-        tokens = int(session.stats().get("output_tokens", before + tokens)) - before
+        after = session.stats()
+        tokens = int(after.get("output_tokens", before + tokens)) - before
+        self.stats.decode_threads = int(after.get("decode_threads", 0))
         rest = guard.finish()
         if rest and stream:
             self.streamed_text += rest

@@ -14,7 +14,7 @@ from app.gui.document_view import ContextMeter
 from app.gui.memory_panel import MemoryPanel, format_bytes, format_duration
 from app.gui.queue_panel import DropZone, expand_paths
 from app.gui.settings_dialog import PRESETS, SettingsDialog, preset_of
-from app.gui.summary_view import SummaryView, export_summary
+from app.gui.summary_view import SummaryView, _describe_stats, export_summary
 from tests.gui.conftest import drop_files
 
 
@@ -68,6 +68,13 @@ def test_export_md_txt_json_with_stats(tmp_path):
     assert data["summary"] == summary and data["stats"] == stats and data["title"] == "Meeting"
     with pytest.raises(ValueError, match="unknown export format"):
         export_summary(tmp_path / "s.docx", summary, stats, meta)
+
+
+def test_stats_line_names_the_decode_threads():
+    stats = {"prefill_tokens_per_s": 1004.2, "decode_tokens_per_s": 58.4, "decode_threads": 1}
+    assert "1,004 tok/s read · 58 tok/s write (1 thread)" in _describe_stats(stats)
+    assert "write (2 threads)" in _describe_stats({**stats, "decode_threads": 2})
+    assert _describe_stats({"decode_tokens_per_s": 3.25}) == "3.2 tok/s write"
 
 
 def test_memory_panel_draws_kv_against_full_and_process_series(qtbot):

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+import torch
 
 from app.summarize import pipeline
 from app.summarize.events import (
@@ -20,7 +21,7 @@ from app.summarize.runner import RETRY, Generated
 
 STATS_KEYS = {"input_tokens", "output_tokens", "kv_bytes_peak", "kv_bytes_full_equivalent", "kv_entries_peak",
               "prefill_tokens_per_s", "decode_tokens_per_s", "seconds", "peak_rss_bytes", "peak_gpu_bytes",
-              "model", "device", "dtype", "quant", "cache"}
+              "model", "device", "dtype", "quant", "cache", "decode_threads"}
 SMALL_CACHE = {"initial": 4, "separators": 64, "local": 128, "max_entries": 512, "chunk": 256}
 TINY_CACHE = {"initial": 4, "separators": 32, "local": 64, "max_entries": 192, "chunk": 128}
 
@@ -52,6 +53,7 @@ def test_single_pass_streams_the_summary_through_a_bounded_cache(loaded, sample_
     assert 0 < stats["kv_entries_peak"] <= 512 + 256 + 200
     assert stats["kv_bytes_peak"] < 0.5 * stats["kv_bytes_full_equivalent"]
     assert stats["prefill_tokens_per_s"] > 0 and stats["decode_tokens_per_s"] > 0
+    assert 1 <= stats["decode_threads"] <= torch.get_num_threads()
     assert any(isinstance(e, MemorySample) for e in events)
 
 
