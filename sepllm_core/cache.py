@@ -109,8 +109,9 @@ class SepLayer(CacheLayerMixin):
         self.dtype = key_states.dtype
         b, h, _, dk = key_states.shape
         store = torch.int8 if self.quantized else key_states.dtype
-        self._key_buf = key_states.new_empty((b, h, self.capacity, dk), dtype=store)
-        self._value_buf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]), dtype=store)
+        # zeros, not empty: slots past the fill pointer may be read as finite padding (padded_entries)
+        self._key_buf = key_states.new_zeros((b, h, self.capacity, dk), dtype=store)
+        self._value_buf = value_states.new_zeros((b, h, self.capacity, value_states.shape[-1]), dtype=store)
         if self.quantized:
             self._key_scale = key_states.new_empty((b, h, self.capacity, 1))
             self._value_scale = value_states.new_empty((b, h, self.capacity, 1))
@@ -134,6 +135,7 @@ class SepLayer(CacheLayerMixin):
         for old in self._buffers():
             new = old.new_empty(old.shape[:2] + (capacity, old.shape[-1]))
             new[:, :, : self.length] = old[:, :, : self.length]
+            new[:, :, self.length :] = 0
             grown.append(new)
         self._key_buf, self._value_buf = grown[0], grown[1]
         if self.quantized:
@@ -159,6 +161,17 @@ class SepLayer(CacheLayerMixin):
         self._refresh_views()
         assert self.keys is not None and self.values is not None
         return self.keys, self.values
+
+    def padded_entries(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values ``[b, h, m, d]`` of the first ``m = min(max(size, length), capacity)`` slots.
+
+        Slots past :attr:`length` hold zeros or evicted entries: finite values that an attention
+        masks out. A bf16 layer only (int8 codes need their scales).
+        """
+        if self.quantized or self._key_buf is None or self._value_buf is None:
+            raise ValueError("padded_entries() is for an initialized bf16/fp32 layer")
+        m = min(max(size, self.length), self.capacity)
+        return self._key_buf[:, :, :m], self._value_buf[:, :, :m]
 
     def _reserve(self, key_states: torch.Tensor, value_states: torch.Tensor) -> slice:
         """Allocate (first call) or grow the buffers for ``key_states``; the slots they will fill."""

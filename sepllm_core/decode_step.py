@@ -41,6 +41,13 @@ ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 _NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm")
 
 
+ENTRY_BUCKET = 32
+"""The attention reads the cache in multiples of this many entries (the rest masked out). oneDNN
+builds a matmul primitive per shape, and a cache that grows by one entry per token made every step
+build two: decode at 512 tokens of context ran 5-9 % faster with buckets of 16-64 entries. A cache
+cycling between its cut-back size and its cap reuses its shapes anyway and pays the padding (~1 %
+slower at 2k). Logits are unchanged (bit-equal, tested)."""
+
 _linear = torch.ops.mkldnn._linear_pointwise.default
 """oneDNN's linear on a prepacked weight (what :func:`~sepllm_core.fast_decode.packed_linear` calls),
 without the packet's overload lookup: the step calls it 121 times per token on the default model."""
@@ -168,8 +175,10 @@ class DecodeStep:
                 key_codes, key_scale, value_codes, value_scale = layer.append_codes(k, v)
                 attn = decode_attention_int8(q, key_codes, key_scale, value_codes, value_scale, scaling)
             else:
-                keys, values = layer.update(k, v)
-                attn = decode_attention(q, keys, values, None, scaling)
+                layer.update(k, v)
+                n = layer.length
+                keys, values = layer.padded_entries(-(-n // ENTRY_BUCKET) * ENTRY_BUCKET)
+                attn = decode_attention(q, keys, values, None, scaling, valid=n)
             x = x + _linear(attn.reshape(1, 1, h_q * d), o_proj, o_bias, "none", [], "")
             g_u = _linear(_rms_norm(x, norm2, eps2), gate_up, gate_up_bias, "none", [], "")
             x = x + _linear(silu(g_u[..., :inter]) * g_u[..., inter:], down, down_bias, "none", [], "")

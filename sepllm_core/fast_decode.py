@@ -61,7 +61,7 @@ _PACKED: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, int, torch.Tensor
 
 
 def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                     attention_mask: torch.Tensor | None, scaling: float) -> torch.Tensor:
+                     attention_mask: torch.Tensor | None, scaling: float, valid: int | None = None) -> torch.Tensor:
     """Attention of one query token over the cached entries, KV heads shared by query-head groups.
 
     Parameters
@@ -72,6 +72,10 @@ def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
         Boolean (True = attend) or additive float, broadcastable to ``[b, 1, 1, >= n]``.
     scaling : float
         Multiplies the scores (usually ``d ** -0.5``).
+    valid : int, optional
+        Only the first ``valid`` entries are attended: ``key`` and ``value`` may run past them into
+        finite padding, so that matmul shapes repeat from step to step. The result is bit-equal to
+        attending ``key[:, :, :valid]`` (tested).
 
     Returns
     -------
@@ -88,12 +92,16 @@ def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
     batched = n <= BATCHED_MAX_ENTRIES
     if b == 1 and batched:  # the decode step's case: no per-row copies
         scores = torch.bmm(key[0], grouped[0].transpose(1, 2)).transpose(1, 2) * scaling  # [kv_heads, groups, n]
+        if valid is not None and valid < n:
+            scores[..., valid:] = float("-inf")
         if attention_mask is not None:
             mask = attention_mask[0, :, :, :n]
             scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
         # the scores are a transposed view; contiguous probabilities spare bmm a copy of them
         probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype, memory_format=torch.contiguous_format)
         return torch.bmm(probs, value[0]).reshape(1, 1, heads, d)
+    if valid is not None and valid < n:  # per-row or per-head matmuls: just drop the padding
+        key, value, n = key[:, :, :valid], value[:, :, :valid], valid
     scores = query.new_empty((b, kv_heads, groups, n))
     for i in range(b):
         if batched:

@@ -285,6 +285,29 @@ def test_written_out_step_equals_the_models_forward(arch, kv_quant):
         assert (logits[0] - logits[1]).abs().max() < 0.02 * logits[1].abs().max()
 
 
+def test_attention_over_padded_entries_equals_attention_over_the_valid_ones():
+    """The step reads the cache in buckets of 64 entries; the padding must not change a bit."""
+    from sepllm_core.cache import SepLayer
+
+    torch.manual_seed(0)
+    layer = SepLayer(capacity=200)
+    for _ in range(3):  # grow past the first allocation: the grown tail must be zeros too
+        layer.update(torch.randn(1, 3, 77, 64, dtype=torch.bfloat16), torch.randn(1, 3, 77, 64, dtype=torch.bfloat16))
+    layer.move_(torch.arange(200, 231), torch.arange(10, 41), 150)  # evicted entries stay behind as padding
+    keys, values = layer.padded_entries(192)
+    assert keys.shape[2] == 192 and torch.isfinite(keys).all() and torch.isfinite(values).all()
+    assert layer.padded_entries(10_000)[0].shape[2] == layer.capacity and layer.padded_entries(1)[0].shape[2] == 150
+    for _ in range(20):
+        query = torch.randn(1, 9, 1, 64, dtype=torch.bfloat16)
+        reference = decode_attention(query, layer.keys, layer.values, None, 0.125)
+        assert torch.equal(decode_attention(query, keys, values, None, 0.125, valid=150), reference)
+    batch = [torch.randn(2, 9, 1, 64), torch.randn(2, 3, 8, 64), torch.randn(2, 3, 8, 64)]
+    assert torch.equal(decode_attention(*batch, None, 0.1, valid=5),
+                       decode_attention(batch[0], batch[1][:, :, :5], batch[2][:, :, :5], None, 0.1))
+    with pytest.raises(ValueError, match="bf16"):
+        SepLayer(8, quant="int8").padded_entries(8)
+
+
 def test_int8_decode_attention_matches_attention_over_dequantized_entries():
     from sepllm_core.cache import dequantize_int8, quantize_int8
 
