@@ -101,7 +101,7 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
 
 def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
                  seq_len: int = 1024, local: int = 128, initial: int = 4, sequences: int = 8, seed: int = 12345,
-                 route: bool = False) -> dict[str, float]:
+                 route: bool = False, open_values: bool = False) -> dict[str, float]:
     """Answer-token accuracy of the model under the SepLLM training mask on held-out recall sequences.
 
     Uses ``sepllm_core.recall_data`` sequences (its own templates) built from ``docs``; an answer
@@ -113,14 +113,16 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     token and ``masked_far_first_rank`` its mean rank under the mask: finer signals than top-1.
     With ``route``, ``masked_far_first_route`` is the mean over far first value tokens of the largest
     attention any head of the upper half of layers pays to the fact's separator (one more masked
-    forward in eager attention, which returns probabilities).
+    forward in eager attention, which returns probabilities). With ``open_values`` the sequences
+    use made-up values (``RecallDataConfig.open_values``) instead of the closed lists.
     """
     import random
 
-    from sepllm_core.recall_data import build_recall_sequence
+    from sepllm_core.recall_data import RecallDataConfig, build_recall_sequence
     from sepllm_core.training_mask import sepllm_mask
 
     rng = random.Random(seed)
+    data_config = RecallDataConfig(open_values=open_values)
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     dtype = next(model.parameters()).dtype
     usable = [d for d in docs if d.numel() > seq_len]
@@ -132,7 +134,7 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     rank_masked = 0.0
     route_total = 0.0
     for _ in range(sequences):
-        seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng)
+        seq = build_recall_sequence(rng.choice(usable), tokenizer, seq_len, rng, data_config)
         ids = seq.input_ids[None]  # (1, L)
         mask = to_attention_mask(sepllm_mask(ids, table, initial=initial, local=local), attn, dtype)
         with torch.no_grad():
@@ -363,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-skip-base", action="store_true", help="probe only the adapted model")
     parser.add_argument("--probe-route", action="store_true",
                         help="also measure the attention the first value token pays to its fact's separator")
+    parser.add_argument("--probe-open-values", action="store_true",
+                        help="probe with made-up values (names, numbers, codes) instead of the closed lists")
     parser.add_argument("--readout", type=int, default=0, metavar="N",
                         help="only fit the separator readout on N held-out recall_data sequences (base or adapter)")
     parser.add_argument("--out", type=Path, default=Path("adapt_eval.json"))
@@ -391,11 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         probe = {} if args.probe_skip_base and args.adapter is not None else {
             "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local,
-                                 route=args.probe_route)}
+                                 route=args.probe_route, open_values=args.probe_open_values)}
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
             probe["adapted"] = answer_probe(model, tokenizer, heldout, table, sequences=args.probe,
-                                            local=args.probe_local, route=args.probe_route)
+                                            local=args.probe_local, route=args.probe_route,
+                                            open_values=args.probe_open_values)
         print(json.dumps(probe, indent=2))
         return 0
     report: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}

@@ -252,7 +252,8 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     assert 0 < float(rows[0]["route_attention"]) <= 1  # the route loss ran, on eager attention probabilities
 
 
-def test_answer_probe_scores_the_first_value_token(default_model, shared_data, one_thread):
+@pytest.mark.parametrize("open_values", [False, True])
+def test_answer_probe_scores_the_first_value_token(default_model, shared_data, one_thread, open_values):
     """The probe's log-probability and rank of the first value token: full attention beats a tiny window."""
     from benchmarks.adapt_eval import answer_probe
     from sepllm_core.adapt import separator_lookup
@@ -261,7 +262,7 @@ def test_answer_probe_scores_the_first_value_token(default_model, shared_data, o
     book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
     _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
     probe = answer_probe(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), seq_len=384,
-                         local=8, sequences=2, route=True)
+                         local=8, sequences=2, route=True, open_values=open_values)
     assert probe["far_first_tokens"] >= 2
     assert probe["full_far_first_logp"] <= 0 and probe["masked_far_first_logp"] <= 0
     assert probe["full_far_first_logp"] > probe["masked_far_first_logp"]
