@@ -8,13 +8,14 @@ again. Measured on the 2-core development machine, default model, 512 tokens of 
 =========================  ===========  ============
 decode tok/s               1 thread     2 threads
 =========================  ===========  ============
-passive, idle machine      57-60        31-33
+passive, idle machine      57-61        31-36
 passive, other core busy   54-56        47
-spinning, idle machine     57-60        64-67
+spinning, idle machine     57-61        64-73
 spinning, other core busy  52-54        0.5
 =========================  ===========  ============
 
-Prefill (large ops) still gains from every thread (1,451 vs 1,004 tok/s at 512 tokens). Which
+(docs/BENCHMARKS.md, section 6, session 4.) Prefill (large ops) still gains from every thread
+(1,451-1,609 vs 1,004 tok/s at 512 tokens). Which
 count decodes fastest depends on the model size, the machine and what else runs on it, so
 :class:`DecodeThreads` times the first steps of a generation with each candidate count and keeps the
 fastest for the rest. The steps it times are real decode steps (no work is thrown away); only the
