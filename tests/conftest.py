@@ -72,3 +72,13 @@ def installed_home(isolated_home, default_model_dir) -> Path:
 
     registry.register_default(default_model_dir)
     return isolated_home
+
+
+@pytest.fixture
+def torch_threads():
+    """``torch.set_num_threads`` for one test; the count before it is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)

@@ -50,12 +50,9 @@ def _docs() -> list[torch.Tensor]:
 
 
 @pytest.fixture
-def one_thread():
+def one_thread(torch_threads):
     """Tiny models run faster on one thread; OpenMP barriers stall on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    torch_threads(1)
 
 
 def _tiny_llama():

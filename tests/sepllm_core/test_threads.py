@@ -39,11 +39,8 @@ def test_fixed_and_single_thread_plans_time_nothing():
 
 
 @pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+def two_threads(torch_threads):
+    torch_threads(2)
 
 
 def _threads_per_token(session: Session, tokens: int) -> list[int]:
