@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from typing import Any
 
 import torch
 
-WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-"""What OpenMP read when torch loaded (importing ``app`` later sets PASSIVE, too late to matter)."""
+from benchmarks import STARTUP_OMP_WAIT_POLICY
 
 LLAMA_CPP_DECODE = {512: 118.8, 2048: 89.7, 8192: 45.3}
 """llama.cpp decode tok/s on this CPU, 2 threads, same GGUF (8192: measured at 8000 tokens)."""
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(models, tokenizer, ids_all[:context], configs[cache], args.modes,
                              args.threads, args.tokens, args.rounds)
             row = {"context": context, "cache": cache, "threads": args.threads,
-                   "omp_wait_policy": WAIT_POLICY, **result,
+                   "omp_wait_policy": STARTUP_OMP_WAIT_POLICY, **result,
                    "llama_cpp_decode_2t": LLAMA_CPP_DECODE.get(context)}
             print(json.dumps(row), flush=True)
             rows.append(row)

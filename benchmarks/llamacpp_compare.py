@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from benchmarks import common
+    from benchmarks import STARTUP_OMP_WAIT_POLICY, common
 
     torch.set_num_threads(args.threads)
     choice = args.our_decode_threads
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                    "decode_tokens_per_s": statistics.median(r["decode_tokens_per_s"] for r in results),
                    "runs": results, "gguf": gguf.name,
                    "omp_wait_policy": (args.llama_omp_wait_policy or "(unset)") if engine == "llama.cpp"
-                   else os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+                   else STARTUP_OMP_WAIT_POLICY,
                    "our_decode_threads": None if engine == "llama.cpp" else choice, **common.stamp()}
             rows.append(row)
             common.emit(row, out)

@@ -93,8 +93,8 @@ class AdaptConfig:
     #: Recall rows: values made up per fact (names, numbers, codes) instead of the closed lists.
     recall_open_values: bool = False
     #: Weight of the route loss (:func:`route_loss`): at each first value token, the best head of the
-    #: upper layers should attend its fact's separator. Needs attention probabilities, so the
-    #: model runs eager attention while training (slower).
+    #: upper layers should attend its fact's separator. The model trains on :data:`ROUTE_ATTENTION`
+    #: (sdpa, plus the probabilities of the routed query rows only).
     route_weight: float = 0.0
     #: The route loss counts layers from this fraction of the depth on (0.5: upper half; 0: all).
     route_from: float = 0.5

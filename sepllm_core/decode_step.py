@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from sepllm_core.fast_decode import (
+    LINEAR_OP,
     FusedProjection,
     PackedLinear,
     decode_attention,
@@ -47,11 +48,6 @@ builds a matmul primitive per shape, and a cache that grows by one entry per tok
 build two: decode at 512 tokens of context ran 5-9 % faster with buckets of 16-64 entries. A cache
 cycling between its cut-back size and its cap reuses its shapes anyway and pays the padding (~1 %
 slower at 2k). Logits are unchanged (bit-equal, tested)."""
-
-_linear = torch.ops.mkldnn._linear_pointwise.default
-"""oneDNN's linear on a prepacked weight (what :func:`~sepllm_core.fast_decode.packed_linear` calls),
-without the packet's overload lookup: the step calls it 121 times per token on the default model."""
-
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """transformers' Llama RMSNorm (fp32 statistics, weight applied in the model dtype), as one fused op."""
@@ -161,7 +157,7 @@ class DecodeStep:
         silu = torch._C._nn.silu  # F.silu without its Python wrapper
         for layer, (norm1, eps1, qkv, qkv_bias, o_proj, o_bias, q_norm, k_norm, scaling, d, norm2, eps2,
                     gate_up, gate_up_bias, inter, down, down_bias) in zip(cache.layers, self.layers, strict=True):
-            projected = _linear(_rms_norm(x, norm1, eps1), qkv, qkv_bias, "none", [], "")
+            projected = LINEAR_OP(_rms_norm(x, norm1, eps1), qkv, qkv_bias, "none", [], "")
             # [1, 1, (h_q + 2 h_kv) d]: q, k and v heads side by side; heads stay on dim 2 (no copies)
             v = projected[..., (h_q + h_kv) * d:].view(1, 1, h_kv, d).transpose(1, 2)
             if q_norm is None:  # rotate the q and k heads together (elementwise, so the same numbers)
@@ -179,7 +175,7 @@ class DecodeStep:
                 n = layer.length
                 keys, values = layer.padded_entries(-(-n // ENTRY_BUCKET) * ENTRY_BUCKET)
                 attn = decode_attention(q, keys, values, None, scaling, valid=n)
-            x = x + _linear(attn.reshape(1, 1, h_q * d), o_proj, o_bias, "none", [], "")
-            g_u = _linear(_rms_norm(x, norm2, eps2), gate_up, gate_up_bias, "none", [], "")
-            x = x + _linear(silu(g_u[..., :inter]) * g_u[..., inter:], down, down_bias, "none", [], "")
+            x = x + LINEAR_OP(attn.reshape(1, 1, h_q * d), o_proj, o_bias, "none", [], "")
+            g_u = LINEAR_OP(_rms_norm(x, norm2, eps2), gate_up, gate_up_bias, "none", [], "")
+            x = x + LINEAR_OP(silu(g_u[..., :inter]) * g_u[..., inter:], down, down_bias, "none", [], "")
         return _rms_norm(x, *self.final_norm)[:, -1]

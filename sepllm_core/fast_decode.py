@@ -187,12 +187,17 @@ def _register() -> None:
             ALL_MASK_ATTENTION_FUNCTIONS.register(name, ALL_MASK_ATTENTION_FUNCTIONS[base])
 
 
+LINEAR_OP = torch.ops.mkldnn._linear_pointwise.default
+"""oneDNN's linear on a prepacked weight: ``LINEAR_OP(input, weight, bias, "none", [], "")``. The
+overload itself, without the packet's lookup: the decode step calls it 121 times per token."""
+
+
 def packed_linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``input @ weight.T + bias`` for a ``weight`` prepacked by ``mkldnn._reorder_linear_weight``; refuses gradients."""
     if input.requires_grad and torch.is_grad_enabled():
         raise RuntimeError("this model's linear layers are packed for inference (pack_linears): "
                            "load it unpacked to train it")
-    return torch.ops.mkldnn._linear_pointwise(input, weight, bias, "none", [], "")
+    return LINEAR_OP(input, weight, bias, "none", [], "")
 
 
 class PackedLinear(torch.nn.Linear):
