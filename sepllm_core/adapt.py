@@ -9,7 +9,9 @@ outputs, no labelled data is needed and instruction following is kept.
 With ``recall_share > 0`` a share of the training rows are recall sequences
 (:mod:`sepllm_core.recall_data`): plain text with synthetic facts planted at random depths and
 questions about some of them at the end, whose answer tokens weigh ``answer_weight`` times more
-in the loss. They give the student a reason to condense each segment into its separator.
+in the loss. They give the student a reason to condense each segment into its separator. With
+``full_answer_weight > 0`` the recall rows also run the student under full attention, and its KL
+to the teacher on the answer tokens keeps the (merged) adapter from hurting full-attention copying.
 
 ``adapt(...)`` is a generator of events (:class:`AdaptStep`, :class:`CheckpointSaved`,
 :class:`AdaptDone`); the CLI draws a progress bar from them. Checkpoints hold the adapter, the
@@ -98,6 +100,12 @@ class AdaptConfig:
     route_weight: float = 0.0
     #: The route loss counts layers from this fraction of the depth on (0.5: upper half; 0: all).
     route_from: float = 0.5
+    #: Weight of KL(teacher || student under FULL attention) on the answer tokens of recall rows: a
+    #: second student forward without the SepLLM mask (adapter on), so that the merged adapter keeps
+    #: full attention copying the value (0: off, no second forward).
+    full_answer_weight: float = 0.0
+    #: The learning rate's cosine decay ends at this fraction of ``lr`` (0.1: to a tenth).
+    lr_final: float = 0.1
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -124,6 +132,10 @@ class AdaptConfig:
             raise ValueError(f"route_weight {self.route_weight} needs recall_share > 0 and must be >= 0")
         if not 0.0 <= self.route_from < 1.0:
             raise ValueError(f"route_from must be in [0, 1), got {self.route_from}")
+        if self.full_answer_weight < 0 or (self.full_answer_weight > 0 and self.recall_share <= 0):
+            raise ValueError(f"full_answer_weight {self.full_answer_weight} needs recall_share > 0 and must be >= 0")
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ValueError(f"lr_final must be in [0, 1], got {self.lr_final}")
         if self.recall_min_distance < 0 or not 0 <= self.recall_questions <= 8:
             raise ValueError(f"need recall_min_distance >= 0 and recall_questions in 0..8 (got "
                              f"{self.recall_min_distance}, {self.recall_questions})")
@@ -423,6 +435,68 @@ def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, inp
     return parts.loss, parts.kl, parts.lm
 
 
+@dataclass(frozen=True)
+class AnswerTarget:
+    """The teacher's distributions at the positions that predict answer tokens of the recall rows.
+
+    Attributes
+    ----------
+    rows : LongTensor [R]
+        Batch rows with at least one answer token.
+    positions : LongTensor [P]
+        Positions that predict an answer token in at least one of those rows (their union).
+    picked : BoolTensor [R, P]
+        Whether position ``positions[p]`` predicts an answer token in row ``rows[r]``.
+    teacher_logp : FloatTensor [R, P, vocab]
+        The teacher's log-probabilities there (fp32, at ``config.temperature``).
+    """
+
+    rows: torch.Tensor
+    positions: torch.Tensor
+    picked: torch.Tensor
+    teacher_logp: torch.Tensor
+
+
+def answer_target(teacher_logits: torch.Tensor, answer_mask: torch.Tensor, temperature: float = 1.0
+                  ) -> AnswerTarget | None:
+    """Cut the teacher's answer-token distributions out of ``teacher_logits`` [B, T, vocab] (None without answers).
+
+    ``answer_mask`` is BoolTensor [B, T]; position ``t`` predicts token ``t + 1``.
+    """
+    predicts = torch.zeros_like(answer_mask)
+    predicts[:, :-1] = answer_mask[:, 1:]  # (B, T)
+    rows = predicts.any(dim=1).nonzero().flatten()  # (R,)
+    if rows.numel() == 0:
+        return None
+    positions = predicts[rows].any(dim=0).nonzero().flatten()  # (P,)
+    picked = predicts[rows][:, positions]  # (R, P)
+    logits = teacher_logits[rows][:, positions].float() / temperature  # (R, P, V)
+    return AnswerTarget(rows=rows, positions=positions, picked=picked,
+                        teacher_logp=torch.log_softmax(logits, dim=-1).detach())
+
+
+def full_answer_kl(model: Any, input_ids: torch.Tensor, target: AnswerTarget, temperature: float = 1.0
+                   ) -> torch.Tensor:
+    """KL(teacher || the student under full causal attention) on the answer tokens of the recall rows.
+
+    Runs ``model`` (adapter on) on the rows ``target.rows`` of ``input_ids`` [B, T] with no
+    attention mask, i.e. full causal attention, and scores only ``target.positions``. The adapter
+    is merged after training, so it changes the full-attention path too; this term keeps that path
+    copying the planted value.
+
+    Returns
+    -------
+    Tensor
+        Scalar, the mean KL over the answer tokens, with its graph.
+    """
+    logits = model(input_ids=input_ids[target.rows], use_cache=False,
+                   logits_to_keep=target.positions).logits  # (R, P, V)
+    student_logp = torch.log_softmax(logits.float() / temperature, dim=-1)  # (R, P, V)
+    teacher_logp = target.teacher_logp
+    kl = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1) * temperature**2  # (R, P)
+    return kl[target.picked].mean()
+
+
 def route_loss(attentions: Sequence[torch.Tensor], routes: torch.Tensor, first_layer: float = 0.5
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """How strongly the best head of the upper layers attends each answer's fact separator.
@@ -619,12 +693,13 @@ def load_checkpoint(model: Any, optimizer: torch.optim.Optimizer, out_dir: Path
 
 
 def lr_at(step: int, config: AdaptConfig) -> float:
-    """Linear warm-up, then cosine decay to 10 % of ``lr`` at the last step."""
+    """Linear warm-up, then cosine decay to ``lr_final`` (default 10 %) of ``lr`` at the last step."""
     warmup = min(config.warmup_steps, max(config.steps // 10, 1))
     if step < warmup:
         return config.lr * (step + 1) / warmup
     progress = (step - warmup) / max(config.steps - warmup, 1)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+    final = config.lr_final
+    return config.lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
 def attach_lora(model: Any, config: AdaptConfig) -> Any:
@@ -724,9 +799,20 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
             loss = loss + config.route_weight * route
         del student
         answer_kl = None if parts.answer_kl is None else float(parts.answer_kl)
+        target = None
+        if config.full_answer_weight > 0 and answer_mask is not None:
+            target = answer_target(teacher_logits, answer_mask.to(device), config.temperature)
         del teacher_logits
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        full_kl = None
+        if target is not None:
+            # A second, unmasked student forward after the first backward: one graph in memory at a time.
+            full_term = full_answer_kl(model, input_ids, target, config.temperature)
+            (config.full_answer_weight * full_term).backward()
+            full_kl = float(full_term.detach())
+            loss = loss.detach() + config.full_answer_weight * full_kl
+            del full_term, target
         torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
         optimizer.step()
         done = step + 1
@@ -742,6 +828,8 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
                                         else math.nan)
         if route_attention is not None:
             record["route_attention"] = float(route_attention)
+        if full_kl is not None:
+            record["full_answer_kl"] = full_kl
         history.append(record)
         yield AdaptStep(step=done, steps=config.steps, loss=record["loss"], kl=float(kl), lm=float(lm), lr=lr,
                         tokens_per_s=rate, eta_s=eta, answer_kl=answer_kl)
@@ -772,7 +860,8 @@ def save_adapter(model: Any, out_dir: Path, config: AdaptConfig, *, base_model: 
     (out_dir / ADAPT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     with open(out_dir / HISTORY_CSV, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["step", "loss", "kl", "lm", "lr", "seconds", "answer_kl",
-                                                    "answer_lm", "first_value_lm", "route_attention"])
+                                                    "answer_lm", "first_value_lm", "route_attention",
+                                                    "full_answer_kl"])
         writer.writeheader()
         writer.writerows(history)
 

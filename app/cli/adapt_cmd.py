@@ -60,13 +60,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="questions per recall sequence (default 0: 1 to 4)")
     parser.add_argument("--route-weight", type=float, default=0.0, metavar="W",
                         help="weight of a loss that makes some upper-layer head attend each answer's fact separator "
-                             "(trains with eager attention, slower; default 0)")
+                             "(sdpa plus the routed rows' probabilities; default 0)")
     parser.add_argument("--route-from", type=float, default=0.5, metavar="F",
                         help="the route loss counts layers from this fraction of the depth on (default 0.5)")
+    parser.add_argument("--full-answer-weight", type=float, default=0.0, metavar="W",
+                        help="weight of a KL term that keeps the adapted model under FULL attention close to the "
+                             "base model on the answer tokens of recall sequences (a second forward on those rows; "
+                             "default 0: off)")
     parser.add_argument("--lora-targets", default="all-linear", metavar="NAMES",
                         help="comma-separated module names to put LoRA on, e.g. k_proj,v_proj,o_proj "
                              "(default all-linear)")
     parser.add_argument("--lr-warmup", type=int, default=20, help="warm-up steps of the learning rate (default 20)")
+    parser.add_argument("--lr-final", type=float, default=0.1, metavar="F",
+                        help="the cosine decay ends at this fraction of --lr (default 0.1)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for torch (default 0: torch's choice)")
     parser.add_argument("--holdout", type=float, default=0.1,
@@ -109,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
                          recall_min_distance=args.recall_min_distance, recall_same_kind=args.recall_same_kind,
                          recall_questions=args.recall_questions, route_weight=args.route_weight,
                          recall_open_values=args.recall_open_values,
-                         route_from=args.route_from,
+                         route_from=args.route_from, full_answer_weight=args.full_answer_weight,
+                         lr_final=args.lr_final,
                          target_modules=_lora_targets(args.lora_targets),
                          checkpoint_every=args.checkpoint_every,
                          gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)

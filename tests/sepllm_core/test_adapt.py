@@ -216,6 +216,7 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
     with open(out / "history.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2 and all(float(row["answer_kl"]) >= 0 and float(row["answer_lm"]) > 0 for row in rows)
+    assert all(row["full_answer_kl"] == "" for row in rows)  # off by default
     meta = json.loads((out / "sepllm_adapt.json").read_text())
     assert meta["config"]["recall_share"] == 1.0 and meta["config"]["answer_weight"] == 10.0
     assert registry.load()["smollm2-135m-instruct-sepllm"].notes["recall_share"] == 1.0
@@ -233,6 +234,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
             "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
             "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind", "--recall-open-values",
             "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5", "--route-from", "0.25",
+            "--full-answer-weight", "1.5", "--lr-final", "0.5",
             "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
     assert main(argv) == 0
     capsys.readouterr()
@@ -243,10 +245,12 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     assert config["recall_questions"] == 3 and config["recall_same_kind"] is True
     assert config["recall_open_values"] is True
     assert config["route_weight"] == 0.5 and config["route_from"] == 0.25
+    assert config["full_answer_weight"] == 1.5 and config["lr_final"] == 0.5
     with open(out / "history.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and float(rows[0]["first_value_lm"]) > 0
     assert 0 < float(rows[0]["route_attention"]) <= 1  # the route loss ran, on eager attention probabilities
+    assert float(rows[0]["full_answer_kl"]) >= 0  # the full-attention answer term ran (0 while LoRA B is 0)
 
 
 @pytest.mark.parametrize("open_values", [False, True])
@@ -314,3 +318,76 @@ def test_captured_route_loss_equals_the_route_loss_on_eager_probabilities(first_
     assert float(expected.detach()) > 0 and expected_grad.abs().sum() > 0
     plain = model(input_ids=ids, attention_mask=mask, use_cache=False)  # no capture: plain sdpa
     torch.testing.assert_close(plain.logits, captured.logits)
+
+
+def _randomized_adapter(config: AdaptConfig):
+    """A tiny LoRA model whose adapter is not zero, so the student differs from its teacher."""
+    model = attach_lora(_tiny_llama().float(), config)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    return model
+
+
+def test_full_answer_kl_scores_the_answer_tokens_under_full_attention(one_thread):
+    """The unmasked student's KL on the answer tokens, with a gradient; the route attention leaves it alone."""
+    from sepllm_core.adapt import answer_target, full_answer_kl, use_route_attention
+
+    model = _randomized_adapter(_config())
+    ids = torch.stack([_docs()[0][:40], _docs()[0][40:80]])  # (2, 40)
+    answers = torch.zeros(ids.shape, dtype=torch.bool)
+    answers[0, [30, 31, 37]] = True  # row 1 has no answers: it is not run again
+    with torch.no_grad(), model.disable_adapter():
+        teacher = model(input_ids=ids, use_cache=False).logits  # (2, 40, V)
+    target = answer_target(teacher, answers)
+    assert target is not None and target.rows.tolist() == [0] and target.positions.tolist() == [29, 30, 36]
+    loss = full_answer_kl(model, ids, target)
+
+    student = model(input_ids=ids[:1], use_cache=False).logits[0, [29, 30, 36]]  # full attention, (3, V)
+    teacher_logp = teacher[0, [29, 30, 36]].log_softmax(-1)
+    expected = (teacher_logp.exp() * (teacher_logp - student.log_softmax(-1))).sum(-1).mean()
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
+    assert float(loss.detach()) > 1e-3
+    lora = [p for n, p in model.named_parameters() if "lora_" in n]
+    assert sum(float(g.abs().sum()) for g in torch.autograd.grad(loss, lora)) > 0
+    use_route_attention(model)  # the training run's attention: no capture is active outside the route loss
+    torch.testing.assert_close(full_answer_kl(model, ids, target), loss, atol=1e-5, rtol=1e-5)
+    assert answer_target(teacher, torch.zeros_like(answers)) is None
+
+
+@pytest.mark.parametrize("full_answer_weight", [0.0, 2.0])
+def test_full_answer_weight_adds_its_term_to_the_loss(tmp_path, one_thread, monkeypatch, full_answer_weight):
+    """With W > 0 each step's loss is KL + W * full_answer_kl and the adapter trains differently; W = 0 changes nothing."""
+    import sepllm_core.adapt as adapt_module
+    from sepllm_core.adapt import TrainingBatch
+
+    def rows_with_answers(docs, tokenizer, config, step):
+        ids = sample_batch(docs, config.batch_size, config.seq_len, config.seed, step)
+        answers = torch.zeros(ids.shape, dtype=torch.bool)
+        answers[0, -6:-3] = True  # the first row is a "recall row"
+        weights = torch.where(answers, 5.0, 1.0)
+        return TrainingBatch(ids, weights, answers)
+
+    monkeypatch.setattr(adapt_module, "training_batch", rows_with_answers)
+    runs = {}
+    for weight in {0.0, full_answer_weight}:
+        config = _config(steps=4, recall_share=0.5, full_answer_weight=weight)
+        model = attach_lora(_tiny_llama(), config)
+        history = [e for e in _run(model, config, tmp_path / str(weight)) if isinstance(e, AdaptDone)][0].history
+        runs[weight] = (model, history)
+    model, history = runs[full_answer_weight]
+    if full_answer_weight == 0:
+        assert all("full_answer_kl" not in row for row in history)
+        assert all(row["loss"] == pytest.approx(row["kl"]) for row in history)
+        return
+    assert all(row["loss"] == pytest.approx(row["kl"] + 2.0 * row["full_answer_kl"]) for row in history)
+    assert history[-1]["full_answer_kl"] > 0  # the adapter moved the full-attention path: the term is live
+    plain_model, plain_history = runs[0.0]
+    assert history[0]["kl"] == pytest.approx(plain_history[0]["kl"])  # the same first batch and student
+    moved = [not torch.allclose(a, b) for (n, a), (_, b) in
+             zip(model.named_parameters(), plain_model.named_parameters(), strict=True) if a.requires_grad]
+    assert any(moved)  # the term's gradient reached the adapter
+    with open(tmp_path / "2.0" / "history.csv", encoding="utf-8") as handle:
+        assert "full_answer_kl" in handle.readline()
