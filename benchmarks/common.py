@@ -22,11 +22,15 @@ BOOKS = {
 RESULTS_DIR = REPO / ".cache" / "bench"  # JSON lines, one record per measurement (git-ignored)
 
 
-def load_default_model() -> tuple[Any, Any]:
-    """(model, tokenizer) of the default model in bf16 on CPU, as the app uses it."""
+def load_default_model(decode_weights: str = "bf16") -> tuple[Any, Any]:
+    """(model, tokenizer) of the default model in bf16 on CPU, packed as the app uses it.
+
+    ``decode_weights``: the weights the decode step reads (``app.engine.models.load_model``); the
+    app's default is ``auto``, which is int4 for the default model.
+    """
     from app.cli.eval_cmd import load_model_and_tokenizer
 
-    model, tokenizer = load_model_and_tokenizer(None)
+    model, tokenizer = load_model_and_tokenizer(None, decode_weights)
     return model.eval(), tokenizer
 
 

@@ -45,7 +45,8 @@ def measure(models: dict[str, Any], tokenizer: Any, ids: list[int], config: Any,
     (``packed``, bit-equal outputs), so all modes decode from one cache state: ``eager`` is
     transformers' own attention and layers, ``fast`` the fast attention and head, ``packed``
     that plus the packed (and fused) linear layers, ``step`` that through the written-out
-    decode step (what the app runs on CPU).
+    decode step (the app on bf16 decode weights), ``int4`` the written-out step on the int4
+    copies (``int4`` model: the app's default for the default model; not bit-equal).
     """
     from sepllm_core.fast_decode import FastDecode
     from sepllm_core.generate import Session
@@ -64,6 +65,8 @@ def measure(models: dict[str, Any], tokenizer: Any, ids: list[int], config: Any,
     module_path.decode_step = None  # the packed model through transformers' own modules
     switches = {"eager": FastDecode(model, enabled=False), "fast": FastDecode(model),
                 "packed": module_path, "step": FastDecode(models["packed"])}
+    if "int4" in models:
+        switches["int4"] = FastDecode(models["int4"])
     for mode in modes:  # warm-up: oneDNN's first bf16 steps are slow
         session.fast = switches[mode]
         decode_round(session, 4)
@@ -87,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contexts", type=int, nargs="+", default=[512, 2048, 8192])
     parser.add_argument("--caches", nargs="+", default=["balanced", "full"],
                         choices=["balanced", "balanced-int8", "full"])
-    parser.add_argument("--modes", nargs="+", default=["eager", "fast", "packed", "step"],
-                        choices=["eager", "fast", "packed", "step"])
+    parser.add_argument("--modes", nargs="+", default=["eager", "fast", "packed", "step", "int4"],
+                        choices=["eager", "fast", "packed", "step", "int4"])
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
     parser.add_argument("--tokens", type=int, default=32, help="tokens per decode round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode (median)")
@@ -100,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     from sepllm_core.config import CacheConfig
 
     plain = load_model(None, device="cpu", dtype="bf16")
-    packed = load_model(None, device="cpu", dtype="bf16", pack=True)
+    packed = load_model(None, device="cpu", dtype="bf16", pack=True, decode_weights="bf16")
     models, tokenizer = {"plain": plain.model, "packed": packed.model}, plain.tokenizer
+    if "int4" in args.modes:
+        models["int4"] = load_model(None, device="cpu", dtype="bf16", pack=True, decode_weights="int4").model
     ids_all = common.book_ids(tokenizer, args.book, max(args.contexts))
     configs = {"balanced": CacheConfig.balanced(), "balanced-int8": CacheConfig.balanced().with_(kv_quant="int8"),
                "full": CacheConfig.full().with_(chunk_size=512)}

@@ -4,7 +4,8 @@ llama.cpp runs through llama-cpp-python in its own virtual environment (it compi
 so it stays out of .venv); this file is also its child script (``--llama-child``: stdlib and
 llama_cpp only). Our engine is the product Session (SepLLM cache, balanced budget) and, for
 reference, the same Session with the full cache. Runs alternate engine by engine, repeated; the
-table gives medians.
+table gives medians. An engine ``sepsum-POLICY-WEIGHTS`` decodes on ``WEIGHTS`` (``bf16``, ``int4``
+or ``auto``, see ``app.engine.models.load_model``); ``sepsum-POLICY`` is ``auto``, as the app runs.
 
     /work/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36     # once, ~190 s on 2 cores
     .venv/bin/python -m benchmarks.llamacpp_compare --llama-python /work/llamacpp-venv/bin/python
@@ -81,7 +82,22 @@ def ours(model: Any, tokenizer: Any, ids: list[int], decode_tokens: int, policy:
             stamps.append(time.perf_counter())
     rate, timed = decode_rate(stamps)
     return {"prefill_tokens_per_s": len(ids) / prefill_s, "decode_tokens_per_s": rate, "decode_tokens": timed,
-            "decode_threads": session.stats()["decode_threads"]}
+            "decode_threads": session.stats()["decode_threads"],
+            "decode_weights": "int4" if getattr(model, "_sepllm_int4", False) else "bf16"}
+
+
+def _engine_weights(engine: str) -> str:
+    """``sepsum-sepllm-int4`` -> ``int4``; ``sepsum-sepllm`` -> ``auto`` (the app's default)."""
+    parts = engine.split("-")
+    return parts[2] if len(parts) > 2 else "auto"
+
+
+def _tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    from app.engine import registry
+
+    return AutoTokenizer.from_pretrained(registry.resolve(None).path)
 
 
 def llama_env(wait_policy: str | None) -> dict[str, str]:
@@ -119,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--engines", default="llama.cpp,sepsum-sepllm,sepsum-full")
+    parser.add_argument("--engines", default="llama.cpp,sepsum-sepllm,sepsum-sepllm-bf16,sepsum-full",
+                        help="comma-separated: llama.cpp, sepsum-POLICY[-WEIGHTS] (POLICY sepllm|full, "
+                             "WEIGHTS auto|bf16|int4; auto as the app)")
     parser.add_argument("--our-decode-threads", default="same", metavar="same|auto|N",
                         help="our decode threads: same as --threads (default), auto (the app's timing), or N")
     parser.add_argument("--llama-omp-wait-policy", default=None, metavar="POLICY",
@@ -140,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     decode_threads = args.threads if choice == "same" else None if choice == "auto" else int(choice)
     out = args.out or common.RESULTS_DIR / "llamacpp_compare.jsonl"
     gguf = args.gguf or default_gguf()
-    model, tokenizer = common.load_default_model()
     engines = args.engines.split(",")
+    models: dict[str, tuple[Any, Any]] = {}
+    for engine in engines:
+        if engine != "llama.cpp":
+            weights = _engine_weights(engine)
+            if weights not in models:
+                models[weights] = common.load_default_model(weights)
+    tokenizer = next(iter(models.values()))[1] if models else _tokenizer()
     rows = []
     for context in (int(c) for c in args.contexts.split(",")):
         ids = common.book_ids(tokenizer, "moby", context)
@@ -159,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                         raise SystemExit(f"llama.cpp child failed: {result.stderr.strip()[-500:]}")
                     runs[engine].append(json.loads(result.stdout.strip().splitlines()[-1]))
                 else:
+                    model = models[_engine_weights(engine)][0]
                     runs[engine].append(ours(model, tokenizer, ids, args.decode_tokens, engine.split("-")[1],
                                              decode_threads))
         Path(handle.name).unlink()
@@ -169,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                    "runs": results, "gguf": gguf.name,
                    "omp_wait_policy": (args.llama_omp_wait_policy or "(unset)") if engine == "llama.cpp"
                    else STARTUP_OMP_WAIT_POLICY,
-                   "our_decode_threads": None if engine == "llama.cpp" else choice, **common.stamp()}
+                   "our_decode_threads": None if engine == "llama.cpp" else choice,
+                   "decode_weights": None if engine == "llama.cpp" else results[0].get("decode_weights"),
+                   **common.stamp()}
             rows.append(row)
             common.emit(row, out)
     print(table(rows))

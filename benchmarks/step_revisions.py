@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from sepllm_core.fast_decode import FastDecode
 
     torch.set_num_threads(args.threads)
-    loaded = load_model(None, device="cpu", dtype="bf16", pack=True)
+    loaded = load_model(None, device="cpu", dtype="bf16", pack=True, decode_weights="bf16")
     ids_all = common.book_ids(loaded.tokenizer, "moby", max(args.contexts))
     with tempfile.TemporaryDirectory() as tmp:
         steps = {revision: revision_step(loaded.model, revision, Path(tmp)) for revision in args.revisions}

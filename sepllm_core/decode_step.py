@@ -35,6 +35,7 @@ from sepllm_core.fast_decode import (
     decode_attention,
     decode_attention_int8,
 )
+from sepllm_core.int4 import int4_linear
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 """Model types whose decoder layer is pre-norm attention + gated SiLU MLP with RMSNorm."""
@@ -48,6 +49,10 @@ builds a matmul primitive per shape, and a cache that grows by one entry per tok
 build two: decode at 512 tokens of context ran 5-9 % faster with buckets of 16-64 entries. A cache
 cycling between its cut-back size and its cap reuses its shapes anyway and pays the padding (~1 %
 slower at 2k). Logits are unchanged (bit-equal, tested)."""
+
+def _packed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return LINEAR_OP(x, weight, bias, "none", [], "")
+
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """transformers' Llama RMSNorm (fp32 statistics, weight applied in the model dtype), as one fused op."""
@@ -89,6 +94,10 @@ class DecodeStep:
         self.heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
         self.final_norm = (decoder.norm.weight, decoder.norm.variance_epsilon)
+        #: Weights read in 4 bits (``pack_linears(..., int4_decode=True)``): logits then differ from
+        #: the model's forward by the int4 rounding of the weights, not bit for bit.
+        self.int4 = bool(getattr(model, "_sepllm_int4", False))
+        self.linear = int4_linear if self.int4 else _packed_linear
         # Plain tensors and numbers per layer: module calls and attribute lookups cost ~1 ms per
         # token on the default model. The weights are the model's own (packed) tensors, so build
         # the step after the weights are final (FastDecode is built per Session).
@@ -96,15 +105,18 @@ class DecodeStep:
         for layer in decoder.layers:
             attn, mlp = layer.self_attn, layer.mlp
             q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
-            qkv, gate_up = attn.fused_q_proj, mlp.fused_gate_proj
+            qkv, gate_up, o_proj, down = attn.fused_q_proj, mlp.fused_gate_proj, attn.o_proj, mlp.down_proj
+            weights = [(p.int4 if self.int4 else p.weight) for p in (qkv, o_proj, gate_up, down)]
+            if any(w is None for w in weights):
+                raise ValueError(f"layer {len(self.layers)} has no int4 copy of its weights (pack_linears)")
             self.layers.append((
                 layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon,
-                qkv.weight, qkv.bias, attn.o_proj.weight, attn.o_proj.bias,
+                weights[0], qkv.bias, weights[1], o_proj.bias,
                 None if q_norm is None else (q_norm.weight, q_norm.variance_epsilon),
                 None if k_norm is None else (k_norm.weight, k_norm.variance_epsilon),
                 attn.scaling, attn.head_dim,
                 layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon,
-                gate_up.weight, gate_up.bias, gate_up.sizes[0], mlp.down_proj.weight, mlp.down_proj.bias,
+                weights[2], gate_up.bias, gate_up.sizes[0], weights[3], down.bias,
             ))
 
     @staticmethod
@@ -155,9 +167,10 @@ class DecodeStep:
         cos, sin = cos.unsqueeze(1), _signed_sin(sin.unsqueeze(1))
         h_q, h_kv = self.heads, self.kv_heads
         silu = torch._C._nn.silu  # F.silu without its Python wrapper
+        linear = self.linear
         for layer, (norm1, eps1, qkv, qkv_bias, o_proj, o_bias, q_norm, k_norm, scaling, d, norm2, eps2,
                     gate_up, gate_up_bias, inter, down, down_bias) in zip(cache.layers, self.layers, strict=True):
-            projected = LINEAR_OP(_rms_norm(x, norm1, eps1), qkv, qkv_bias, "none", [], "")
+            projected = linear(_rms_norm(x, norm1, eps1), qkv, qkv_bias)
             # [1, 1, (h_q + 2 h_kv) d]: q, k and v heads side by side; heads stay on dim 2 (no copies)
             v = projected[..., (h_q + h_kv) * d:].view(1, 1, h_kv, d).transpose(1, 2)
             if q_norm is None:  # rotate the q and k heads together (elementwise, so the same numbers)
@@ -175,7 +188,7 @@ class DecodeStep:
                 n = layer.length
                 keys, values = layer.padded_entries(-(-n // ENTRY_BUCKET) * ENTRY_BUCKET)
                 attn = decode_attention(q, keys, values, None, scaling, valid=n)
-            x = x + LINEAR_OP(attn.reshape(1, 1, h_q * d), o_proj, o_bias, "none", [], "")
-            g_u = LINEAR_OP(_rms_norm(x, norm2, eps2), gate_up, gate_up_bias, "none", [], "")
-            x = x + LINEAR_OP(silu(g_u[..., :inter]) * g_u[..., inter:], down, down_bias, "none", [], "")
+            x = x + linear(attn.reshape(1, 1, h_q * d), o_proj, o_bias)
+            g_u = linear(_rms_norm(x, norm2, eps2), gate_up, gate_up_bias)
+            x = x + linear(silu(g_u[..., :inter]) * g_u[..., inter:], down, down_bias)
         return _rms_norm(x, *self.final_norm)[:, -1]

@@ -34,11 +34,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from sepllm_core import int4
+from sepllm_core.int4 import Int4Weight
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +210,9 @@ class PackedLinear(torch.nn.Linear):
     works, but its memory is in oneDNN's blocked order: only this forward may use it.
     """
 
+    int4: Int4Weight | None = None
+    """The 4-bit copy the decode step reads (``pack_linears(..., int4_decode="on")``), else None."""
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return packed_linear(input, self.weight, self.bias)
 
@@ -238,6 +244,7 @@ class FusedProjection(torch.nn.Module):
         self.weight = torch.nn.Parameter(weight, requires_grad=False)
         self.bias = None if bias is None else torch.nn.Parameter(bias, requires_grad=False)
         self.sizes = sizes
+        self.int4: Int4Weight | None = None  # the decode step's 4-bit copy, when asked for
         self._input: torch.Tensor | None = None
         self._outputs: tuple[torch.Tensor, ...] = ()
         self._served = 0
@@ -276,7 +283,11 @@ class ProjectionPart(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, part {self.index} of a fused layer"
 
 
-def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
+INT4_DECODE = ("off", "on", "on_grid")
+"""``pack_linears``'s choices for 4-bit decode weights: never, always, or when already 4-bit (:func:`int4.on_grid`)."""
+
+
+def pack_linears(model: torch.nn.Module, fuse: bool = True, int4_decode: str = "off") -> int:
     """Prepack every plain bf16 ``nn.Linear`` of a CPU model for oneDNN, in place; returns how many.
 
     Parameters
@@ -289,6 +300,12 @@ def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
         Also fuse the sibling layers of :data:`FUSED_GROUPS` (q/k/v, gate/up) into one
         :class:`FusedProjection` each, registered on their parent as ``fused_q_proj`` etc.
         (fewer, larger matmuls per decode step; the model's forward is unchanged).
+    int4_decode : {"off", "on", "on_grid"}
+        ``on``: also keep a 4-bit copy of each packed weight (:mod:`sepllm_core.int4`, in
+        ``.int4``) for the written-out decode step; prefill keeps the bf16 weights. ``on_grid``:
+        the same only when every such weight is 4-bit already (:func:`int4.on_grid`), so the copy
+        is lossless up to bf16 rounding. ``model._sepllm_int4`` says whether copies were made.
+        Needs ``fuse`` and a torch with the int4 CPU kernel (``int4.supported()``).
 
     Notes
     -----
@@ -298,6 +315,10 @@ def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
     """
     if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
         return 0
+    if int4_decode not in INT4_DECODE:
+        raise ValueError(f"int4_decode must be one of {', '.join(INT4_DECODE)}, got {int4_decode!r}")
+    if int4_decode == "on" and (not fuse or int4.supported() is not None):
+        raise ValueError(f"int4 decode weights need fuse=True and the int4 kernel ({int4.supported()})")
     owners: dict[int, int] = {}
     for _, param in model.named_parameters(remove_duplicate=False):
         owners[param.data_ptr()] = owners.get(param.data_ptr(), 0) + 1
@@ -306,6 +327,15 @@ def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
         weight = getattr(module, "weight", None)
         return (type(module) is torch.nn.Linear and weight is not None and weight.device.type == "cpu"
                 and weight.dtype == torch.bfloat16 and owners.get(weight.data_ptr(), 0) <= 1)
+
+    linears = [cast(torch.nn.Linear, m) for m in model.modules() if packable(m)] if int4_decode != "off" else []
+    if int4_decode == "on_grid":
+        grid = (fuse and int4.supported() is None and bool(linears)
+                and all(int4.on_grid(linear.weight) for linear in linears))
+        int4_decode = "on" if grid else "off"
+    elif int4_decode == "on" and any(linear.in_features % int4.GROUP_SIZE for linear in linears):
+        raise ValueError(f"int4 decode weights need in_features that are multiples of {int4.GROUP_SIZE}")
+    with_int4 = int4_decode == "on"
 
     packed = 0
     mapped = _file_mappings()
@@ -324,6 +354,8 @@ def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
                         else torch.cat([layer.bias.detach() for layer in layers]))
                 fused = FusedProjection(torch.ops.mkldnn._reorder_linear_weight(weight, 1), bias,
                                         tuple(layer.out_features for layer in layers))
+                if with_int4:
+                    fused.int4 = int4.pack(weight)
                 del weight
                 parent.add_module("fused_" + names[0], fused)
                 for index, (name, layer) in enumerate(zip(names, layers, strict=True)):
@@ -337,15 +369,35 @@ def pack_linears(model: torch.nn.Module, fuse: bool = True) -> int:
             assert isinstance(original, torch.Tensor)
             module.weight = torch.nn.Parameter(torch.ops.mkldnn._reorder_linear_weight(original.detach(), 1),
                                                requires_grad=False)
+            copy = int4.pack(original) if with_int4 else None
             _release_file_pages(original, mapped)
             if module.bias is not None:
                 module.bias.requires_grad_(False)
             module.__class__ = PackedLinear
+            if copy is not None:
+                cast(PackedLinear, module).int4 = copy
             packed += 1
     if packed:
         model._sepllm_packed = True  # type: ignore[assignment]
+        model._sepllm_int4 = with_int4  # type: ignore[assignment]
+    if with_int4:
+        _trim_heap()
     log.debug("packed %d linear layers for oneDNN", packed)
     return packed
+
+
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the OS (glibc ``malloc_trim``; elsewhere nothing).
+
+    Quantizing interleaves large short-lived temporaries with the small int4 copies that stay; in
+    about one load in five the freed space stayed resident (+160 MB peak RSS on the default model).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        log.debug("malloc_trim unavailable: freed quantization buffers may stay resident")
 
 
 def _file_mappings() -> list[tuple[int, int]]:
@@ -498,7 +550,9 @@ class FastDecode:
             return f"eager ({self.reason})"
         if self.head_reason is not None:
             return f"fast (model head: {self.head_reason})"
-        return "fast (written-out step)" if self.decode_step is not None else "fast"
+        if self.decode_step is None:
+            return "fast"
+        return "fast (written-out step, int4 weights)" if self.decode_step.int4 else "fast (written-out step)"
 
     @contextmanager
     def step(self) -> Iterator[None]:

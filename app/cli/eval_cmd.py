@@ -67,14 +67,17 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def load_model_and_tokenizer(name_or_path: str | None) -> tuple[Any, Any]:
-    """The model and tokenizer through ``app.engine.models`` when present, else the registry entry."""
+def load_model_and_tokenizer(name_or_path: str | None, decode_weights: str = "bf16") -> tuple[Any, Any]:
+    """The model and tokenizer through ``app.engine.models`` when present, else the registry entry.
+
+    The measures here only read (no decode step), so by default no int4 decode copy is made.
+    """
     try:
         models = importlib.import_module("app.engine.models")
     except ModuleNotFoundError:
         models = None
     if models is not None and hasattr(models, "load_model"):
-        loaded = models.load_model(name_or_path, pack=True)
+        loaded = models.load_model(name_or_path, pack=True, decode_weights=decode_weights)
         return loaded.model, loaded.tokenizer
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -35,7 +35,8 @@ from app import settings as settings_schema
 
 GROUP_TITLES = {"model": "Model", "summary": "Summary", "cache": "Cache"}
 LABELS = {
-    "model": "Model", "device": "Device", "quant": "Quantization", "cache": "Cache policy", "mode": "Strategy",
+    "model": "Model", "device": "Device", "quant": "Quantization", "decode_weights": "Writing weights (CPU)",
+    "cache": "Cache policy", "mode": "Strategy",
     "length": "Length", "style": "Format", "kind": "Document kind", "language": "Language",
     "cache_initial": "Initial tokens", "cache_separators": "Separator tokens", "cache_local": "Recent window",
     "cache_max_entries": "Max entries", "chunk_size": "Chunk size", "notes_every": "Notes every",

@@ -206,7 +206,10 @@ def _describe_stats(stats: dict[str, Any]) -> str:
     if new_tokens:
         parts.append(f"{int(new_tokens):,} generated")
     threads = int(stats.get("decode_threads") or 0)
-    write = f"write ({threads} thread{'s' if threads > 1 else ''})" if threads else "write"
+    details = [f"{threads} thread{'s' if threads > 1 else ''}"] if threads else []
+    if stats.get("decode_weights") == "int4":
+        details.append("int4 weights")
+    write = f"write ({', '.join(details)})" if details else "write"
     for key, label in (("prefill_tokens_per_s", "read"), ("decode_tokens_per_s", write)):
         if stats.get(key):
             rate = float(stats[key])

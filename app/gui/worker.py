@@ -158,10 +158,10 @@ class SummaryWorker(QObject):
                 close()
 
     def _ensure_model(self, job: Job, request: SummaryRequest) -> None:
-        """Load the model for ``request`` unless the one already loaded matches (model, device, quant)."""
+        """Load the model for ``request`` unless the one already loaded matches (model, device, quant, decode weights)."""
         from app.summarize import pipeline
 
-        key = (request.model, request.device, request.quant)
+        key = (request.model, request.device, request.quant, request.decode_weights)
         if self._loaded is not None and self._loaded_key == key:
             return
         self._loaded, self._loaded_key = None, None  # free the old weights before loading new ones

@@ -86,6 +86,7 @@ class SummaryRequest:
     notes_every: int = 1024  # notes mode: document tokens between two notes
     max_new_tokens: int | None = None  # overrides the length's token limit (notes and chunk summaries too)
     kv_quant: str = "none"  # none | int8: how the cache stores keys and values
+    decode_weights: str = "auto"  # auto | bf16 | int4: the weights the CPU decode step reads
 
     @classmethod
     def from_settings(cls, paths: list[Path], values: dict[str, Any], **overrides: Any) -> SummaryRequest:
@@ -93,7 +94,8 @@ class SummaryRequest:
         from app import settings
 
         fields = {name: values[name] for name in ("model", "device", "quant", "cache", "mode", "length",
-                                                  "style", "language", "kind", "notes_every", "kv_quant")
+                                                  "style", "language", "kind", "notes_every", "kv_quant",
+                                                  "decode_weights")
                   if name in values}
         fields["cache_budget"] = settings.cache_budget(values)
         fields.update(overrides)

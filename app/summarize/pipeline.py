@@ -77,7 +77,8 @@ def load_model_for(request: SummaryRequest, cache_config):
     tokens = 8192 if not cache_config.bounded else cache_config.max_entries
     estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens)
     check_fits(estimate)
-    return load_model(request.model, device=request.device, quant=request.quant, dtype="auto", pack=True)
+    return load_model(request.model, device=request.device, quant=request.quant, dtype="auto", pack=True,
+                      decode_weights=request.decode_weights)
 
 
 def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> Iterator[PipelineEvent]:
@@ -229,6 +230,7 @@ def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: 
         "device": str(loaded.device),
         "dtype": _dtype_name(loaded.dtype),
         "quant": loaded.quant,
+        "decode_weights": loaded.decode_weights,
         "cache": cache_config.to_dict(),
         "mode": mode,
         "kind": kind,

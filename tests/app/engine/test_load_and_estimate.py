@@ -14,7 +14,7 @@ import torch
 from app.engine.estimate import MemoryEstimate, check_fits, estimate_memory
 from app.engine.memory import out_of_memory_as_resource_error, sample_memory
 from app.engine.models import load_model
-from app.errors import ResourceError
+from app.errors import ModelError, ResourceError
 from sepllm_core.cache import build_cache
 from sepllm_core.config import CacheConfig
 from tests.app.engine.conftest import next_token_logits
@@ -49,19 +49,28 @@ def test_load_on_cpu_matches_estimate_and_reference(
 
 
 def test_packed_for_inference_on_cpu_same_logits_same_memory(installed_home, reference_logits):
-    """pack=True (what summarize and eval use): oneDNN-packed layers, equal logits, no extra weight bytes."""
+    """pack=True (what summarize and eval use): oneDNN-packed layers, equal logits, no extra weight bytes
+    with bf16 decode weights; with ``auto`` the default model (4-bit already) gets int4 decode copies, counted."""
     plain = load_model(None, device="cpu", dtype="bf16")
-    packed = load_model(None, device="cpu", dtype="bf16", pack=True)
+    packed = load_model(None, device="cpu", dtype="bf16", pack=True, decode_weights="bf16")
     layers = packed.model.config.num_hidden_layers
     assert (plain.packed_layers, packed.packed_layers) == (0, 7 * layers)
     assert type(packed.model.model.layers[0].mlp.down_proj).__name__ == "PackedLinear"
     assert packed.weights_bytes == plain.weights_bytes
+    assert (plain.decode_weights, packed.decode_weights) == ("model", "bf16")
     assert torch.equal(next_token_logits(packed), next_token_logits(plain))
+    auto = load_model(None, device="cpu", dtype="bf16", pack=True)
+    assert auto.decode_weights == "int4" and torch.equal(next_token_logits(auto), next_token_logits(plain))
+    linear_params = sum(p.numel() for name, p in plain.model.named_parameters() if "layers." in name and p.dim() == 2)
+    assert auto.weights_bytes - plain.weights_bytes == linear_params // 2 + linear_params // 32 * 4  # codes, scale+zero
     assert load_model(None, device="cpu", quant="8bit", pack=True).packed_layers == 0
+    with pytest.raises(ModelError, match="decode weights 'int2' not known"):
+        load_model(None, device="cpu", pack=True, decode_weights="int2")
 
 
 def test_packing_adds_no_peak_memory(installed_home):
-    """Fresh processes: load (packed or not) and a 512-token forward; packing must not raise the peak RSS.
+    """Fresh processes: load (packed or not) and a 512-token forward; packing must not raise the peak RSS,
+    and int4 decode copies (the default for the default model) add no more than their own bytes.
 
     The replaced weights' pages of the memory-mapped safetensors file are released as each layer
     is packed; without that the packed copies came on top of them (+190 MB measured).
@@ -69,18 +78,23 @@ def test_packing_adds_no_peak_memory(installed_home):
     script = (
         "import sys, torch\n"
         "from app.engine.models import load_model\n"
-        "loaded = load_model(None, device='cpu', dtype='bf16', pack=sys.argv[1] == 'packed')\n"
+        "loaded = load_model(None, device='cpu', dtype='bf16', pack=sys.argv[1] != 'plain', decode_weights="
+        "'int4' if sys.argv[1] == 'int4' else 'bf16')\n"
         "with torch.no_grad():\n"
         "    loaded.model(torch.randint(100, 40000, (1, 512)))\n"
+        "print(loaded.weights_bytes)\n"
         "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
     )
-    peaks = {}
-    for how in ("plain", "packed"):
+    peaks, weights = {}, {}
+    for how in ("plain", "packed", "int4"):
         result = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=300,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert result.returncode == 0, result.stderr[-2000:]
-        peaks[how] = int(result.stdout.strip().splitlines()[-1]) * 1024
+        lines = result.stdout.strip().splitlines()
+        weights[how], peaks[how] = int(lines[-2]), int(lines[-1]) * 1024
     assert peaks["packed"] < peaks["plain"] * 1.05, peaks
+    int4_copies = weights["int4"] - weights["packed"]
+    assert 50e6 < int4_copies < 80e6 and peaks["int4"] < peaks["plain"] * 1.05 + int4_copies, (peaks, weights)
 
 
 def test_quantized_weights_are_smaller(installed_home):
