@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 # bitsandbytes storage per quantized Linear parameter: int8 is 1 byte (+ one fp32 scale per row);
 # nf4 is half a byte plus one fp32 absmax per block of 64.
 _FOUR_BIT_BYTES_PER_PARAM = 0.5 + 4 / 64
+# The CPU decode step's int4 copy (sepllm_core.int4): half a byte of codes plus a bf16 scale and zero per 32.
+INT4_COPY_BYTES_PER_PARAM = 0.5 + 4 / 32
+# Registry sources whose weights are (most likely) 4-bit already: the Q4_1 default model, imported GGUFs.
+FOUR_BIT_SOURCES = ("default", "gguf")
 # What the process holds besides weights and cache: the Python interpreter with torch and
 # transformers imported (measured 0.35 GB RSS on Linux), or the CUDA allocator's workspace.
 _CPU_RUNTIME_BYTES = 400_000_000
@@ -145,6 +149,8 @@ def estimate_memory(
     tokens: int = 4096,
     dtype: str = "auto",
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    decode_weights: str = "bf16",
+    four_bit_source: bool | None = None,
 ) -> MemoryEstimate:
     """Estimate the memory a model needs on ``device`` for a document of ``tokens`` tokens.
 
@@ -155,9 +161,18 @@ def estimate_memory(
     quant : none | 8bit | 4bit.
     cache : None or "full" for a full cache, an int (peak KV entries) or a cache config object.
     tokens : tokens the model will see (document + prompt + output).
+    decode_weights : auto | bf16 | int4, as ``load_model`` takes it: on the CPU, int4 adds the decode
+        step's 4-bit copy; auto adds it for the default model and models imported from a GGUF
+        (whether the weights are 4-bit is only known once they are read; most GGUFs are).
+    four_bit_source : whether auto counts the copy; None looks the model up in the registry.
     """
+    from app.engine import registry
+
     name, info = model_info_for(name_or_path)
-    return estimate_from_info(name, info, device, quant, cache, tokens, dtype, chunk_tokens)
+    if four_bit_source is None:
+        four_bit_source = registry.resolve(name_or_path).source in FOUR_BIT_SOURCES
+    return estimate_from_info(name, info, device, quant, cache, tokens, dtype, chunk_tokens,
+                              int4_copy=decode_weights == "int4" or (decode_weights == "auto" and four_bit_source))
 
 
 def estimate_from_info(
@@ -169,8 +184,12 @@ def estimate_from_info(
     tokens: int = 4096,
     dtype: str = "auto",
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    int4_copy: bool = False,
 ) -> MemoryEstimate:
-    """:func:`estimate_memory` for a model whose :class:`ModelInfo` is already read."""
+    """:func:`estimate_memory` for a model whose :class:`ModelInfo` is already read.
+
+    ``int4_copy``: count the CPU decode step's 4-bit copy of the linear weights (bf16 CPU models only).
+    """
     quant = devices.check_quant(quant)
     device = devices.choose_device(device)
     torch_dtype = devices.choose_dtype(device, dtype)
@@ -182,6 +201,8 @@ def estimate_from_info(
     if already_int8:
         per_entry = int8_per_entry
     by_quant = {q: weights_bytes(info, q, nbytes) for q in devices.QUANTS}
+    if int4_copy and device == "cpu" and nbytes == 2 and not info.quantization:
+        by_quant["none"] += int(info.groups.linear_params * INT4_COPY_BYTES_PER_PARAM)
     runtime = _GPU_RUNTIME_BYTES if device.startswith("cuda") else _CPU_RUNTIME_BYTES
     estimate = MemoryEstimate(
         model=name,

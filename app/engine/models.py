@@ -10,7 +10,7 @@ from typing import Any
 
 from app import offline
 from app.engine import devices, registry
-from app.engine.estimate import check_fits, estimate_memory
+from app.engine.estimate import FOUR_BIT_SOURCES, check_fits, estimate_memory
 from app.engine.memory import out_of_memory_as_resource_error
 from app.engine.model_info import read_model_info
 from app.engine.registry import ModelEntry
@@ -119,7 +119,9 @@ def load_model(
 
     check_supported(info.model_type, folder)
     if check_memory:
-        check_fits(estimate_memory(str(folder), device, quant, None, _PRELOAD_CHECK_TOKENS, dtype))
+        check_fits(estimate_memory(str(folder), device, quant, None, _PRELOAD_CHECK_TOKENS, dtype,
+                                   decode_weights=decode_weights if pack else "bf16",
+                                   four_bit_source=entry.source in FOUR_BIT_SOURCES))
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging

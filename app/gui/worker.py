@@ -225,7 +225,7 @@ def estimate_for(params: dict[str, Any]) -> dict[str, Any]:
     cache = SimpleNamespace(policy=policy, max_entries=budget, chunk_size=chunk)
     tokens = max(int(params.get("tokens") or 4096), 1)
     estimate = estimate_memory(params.get("model"), params.get("device") or "auto", params.get("quant") or "none",
-                               cache=cache, tokens=tokens)
+                               cache=cache, tokens=tokens, decode_weights=params.get("decode_weights") or "auto")
     free = free_bytes(estimate.device)
     _name, info = model_info_for(params.get("model"))
     return {

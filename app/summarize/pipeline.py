@@ -75,7 +75,8 @@ def load_model_for(request: SummaryRequest, cache_config):
     from app.engine.models import load_model
 
     tokens = 8192 if not cache_config.bounded else cache_config.max_entries
-    estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens)
+    estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens,
+                               decode_weights=request.decode_weights)
     check_fits(estimate)
     return load_model(request.model, device=request.device, quant=request.quant, dtype="auto", pack=True,
                       decode_weights=request.decode_weights)

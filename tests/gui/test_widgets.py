@@ -74,6 +74,7 @@ def test_stats_line_names_the_decode_threads():
     stats = {"prefill_tokens_per_s": 1004.2, "decode_tokens_per_s": 58.4, "decode_threads": 1}
     assert "1,004 tok/s read · 58 tok/s write (1 thread)" in _describe_stats(stats)
     assert "write (2 threads)" in _describe_stats({**stats, "decode_threads": 2})
+    assert "write (1 thread, int4 weights)" in _describe_stats({**stats, "decode_weights": "int4"})
     assert _describe_stats({"decode_tokens_per_s": 3.25}) == "3.2 tok/s write"
 
 

@@ -94,10 +94,12 @@ def test_pack_linears_int4_modes():
         pack_linears(tiny_model("llama", layers=1, dtype=torch.bfloat16), int4_decode="yes")
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
-def test_int4_step_equals_the_forward_on_dequantized_weights(arch):
+@pytest.mark.parametrize(("arch", "kv_quant"), [("llama", "none"), ("qwen2", "none"), ("qwen3", "none"),
+                                                 ("llama", "int8")])
+def test_int4_step_equals_the_forward_on_dequantized_weights(arch, kv_quant):
     """Decode steps on int4 weights give the logits of the model's own forward whose linear layers
-    hold the dequantized weights (within the kernel's bf16 rounding), through evictions."""
+    hold the dequantized weights (within the kernel's bf16 rounding), through evictions; over
+    bf16 or int8 cache entries."""
     packed = tiny_model(arch, layers=2, dtype=torch.bfloat16)
     reference = tiny_model(arch, layers=2, dtype=torch.bfloat16)
     with torch.no_grad():
@@ -110,7 +112,7 @@ def test_int4_step_equals_the_forward_on_dequantized_weights(arch):
     fast = FastDecode(packed)
     assert fast.describe() == "fast (written-out step, int4 weights)" and fast.decode_step.int4
     config = CacheConfig(policy="sepllm", initial=2, separators=8, local=8, max_entries=24, chunk_size=8,
-                         positions="shifted")
+                         positions="shifted", kv_quant=kv_quant)
     logits = []
     for model in (packed, reference):
         cache = build_cache(model.config, config, separator_table_for_tiny(), rotary=find_rotary_module(model))

@@ -215,3 +215,15 @@ def test_sample_memory_reports_rss_without_starting_cuda():
     assert 50_000_000 < sample["rss_bytes"] <= sample["peak_rss_bytes"]
     if not torch.cuda.is_initialized():
         assert sample["gpu_allocated_bytes"] == 0 and not torch.cuda.is_initialized()
+
+
+def test_estimate_counts_the_int4_decode_copy(installed_home):
+    """The pre-load estimate counts what ``load_model(pack=True)`` will hold: the default model (4-bit
+    already) gets the int4 decode copy with ``auto``; ``bf16`` does not."""
+    bf16, auto, int4 = (estimate_memory(None, "cpu", "none", None, tokens=1024, dtype="bf16", decode_weights=w)
+                        for w in ("bf16", "auto", "int4"))
+    loaded = load_model(None, device="cpu", dtype="bf16", pack=True)
+    assert auto.weights_bytes == int4.weights_bytes == pytest.approx(loaded.weights_bytes, rel=1e-5)  # + buffers
+    assert auto.weights_bytes - bf16.weights_bytes == pytest.approx(66_355_200, rel=0.01)
+    assert estimate_memory(None, "cpu", "none", None, tokens=1024, dtype="bf16", decode_weights="auto",
+                           four_bit_source=False).weights_bytes == bf16.weights_bytes

@@ -33,6 +33,7 @@ def test_json_for_several_files_with_a_bad_one(installed_home, short_report, tmp
     assert good["summary"] and set(good["stats"]) >= STATS_KEYS
     stats = good["stats"]
     assert stats["device"] == "cpu" and stats["quant"] == "none" and stats["cache"]["policy"] == "sepllm"
+    assert stats["decode_weights"] == "int4"  # auto, and the default model is 4-bit already
     assert 0 < stats["output_tokens"] <= 12 and stats["input_tokens"] > 500
     failed = next(o for o in objects if o["path"] == str(bad))
     assert "error" in failed
@@ -56,12 +57,14 @@ def test_text_streams_to_stdout_and_output_dir_gets_files(installed_home, short_
 
 
 def test_int8_cache_entries_end_to_end(installed_home, short_report, capsys):
-    """``--kv-quant int8`` reaches the cache: a summary streams, each held entry takes 66 bytes a head."""
+    """``--kv-quant int8`` reaches the cache: a summary streams, each held entry takes 66 bytes a head;
+    ``--decode-weights bf16`` reaches the model."""
     assert main(["summarize", str(short_report), "--format", "json", "--kv-quant", "int8", "--mode", "single",
+                 "--decode-weights", "bf16",
                  "--cache-max-entries", "256", "--chunk-size", "128", "--max-new-tokens", "12"]) == 0
     result = json.loads(capsys.readouterr().out)
     stats = result["stats"]
-    assert result["summary"].strip() and stats["cache"]["kv_quant"] == "int8"
+    assert result["summary"].strip() and stats["cache"]["kv_quant"] == "int8" and stats["decode_weights"] == "bf16"
     assert stats["input_tokens"] > stats["kv_entries_peak"]  # it evicted
     assert stats["kv_bytes_peak"] == stats["kv_entries_peak"] * 2 * 30 * 3 * (64 + 2)  # layers, heads, codes + scale
 
