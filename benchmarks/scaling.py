@@ -23,14 +23,16 @@ from benchmarks import common
 DEFAULT_POINTS = ("sepllm:4096,sepllm:16384,sepllm:65536,sepllm:262144,full:4096,full:16384")
 
 
-def run_point(policy: str, tokens: int, decode_tokens: int, book: str = "moby") -> dict[str, Any]:
-    """Feed ``tokens`` tokens of ``book`` through a Session with the product cache, then decode."""
+def run_point(policy: str, tokens: int, decode_tokens: int, book: str = "moby",
+              decode_weights: str = "auto") -> dict[str, Any]:
+    """Feed ``tokens`` tokens of ``book`` through a Session with the product cache, then decode
+    (on ``decode_weights``, as ``app.engine.models.load_model`` takes it; auto as the app)."""
     import torch
 
     from sepllm_core.config import CacheConfig
     from sepllm_core.generate import SamplingConfig, Session
 
-    model, tokenizer = common.load_default_model()
+    model, tokenizer = common.load_default_model(decode_weights)
     ids = common.book_ids(tokenizer, book, tokens)
     rss_after_load = common.peak_rss_bytes()
     config = CacheConfig.balanced() if policy == "sepllm" else (
@@ -51,7 +53,8 @@ def run_point(policy: str, tokens: int, decode_tokens: int, book: str = "moby") 
         "rss_peak_bytes": common.peak_rss_bytes(), "rss_after_model_load_bytes": rss_after_load,
         "prefill_tokens_per_s": stats["prefill_tokens_per_s"],
         "decode_tokens_per_s": stats["decode_tokens_per_s"], "decode_tokens": stats["output_tokens"],
-        "decode_stopped_by": stopped_by, "seconds": round(stats["seconds"], 2), **common.stamp(),
+        "decode_stopped_by": stopped_by, "seconds": round(stats["seconds"], 2),
+        "decode_weights": "int4" if getattr(model, "_sepllm_int4", False) else "bf16", **common.stamp(),
     }
 
 
@@ -82,16 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", default=DEFAULT_POINTS, help="comma-separated cache:tokens")
     parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--out", type=Path, default=common.RESULTS_DIR / "scaling.jsonl")
+    parser.add_argument("--decode-weights", default="auto", choices=("auto", "bf16", "int4"),
+                        help="the weights decode reads (auto: as the app; int4 for the default model)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         policy, tokens = args.child.split(":")
-        print(json.dumps(run_point(policy, int(tokens), args.decode_tokens)))
+        print(json.dumps(run_point(policy, int(tokens), args.decode_tokens, decode_weights=args.decode_weights)))
         return 0
     records = []
     for point in args.points.split(","):
         result = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child", point,
-                                 "--decode-tokens", str(args.decode_tokens)],
+                                 "--decode-tokens", str(args.decode_tokens), "--decode-weights", args.decode_weights],
                                 capture_output=True, text=True, cwd=common.REPO)
         if result.returncode != 0:
             print(f"scaling {point} failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)

@@ -17,6 +17,8 @@ The decoder's own linear layers are the rest of a step: :func:`pack_linears` pre
 for oneDNN (bit-equal outputs, ~2x faster for one token and up to ~15 % for a prefill chunk on
 the default model's shapes, no second copy of the weights). It is an inference-only transform that
 the app applies when it loads a bf16 model on CPU; training code loads its own, unpacked copy.
+With ``int4_decode`` it also keeps a 4-bit copy of each packed weight (:mod:`sepllm_core.int4`) for
+the written-out decode step, which then streams a quarter of the bytes per token.
 
 It is used through :class:`FastDecode`, which switches a model's attention implementation to a
 registered wrapper for the duration of one decode forward. The wrapper takes the fast path only
