@@ -24,7 +24,7 @@ from sepllm_core.fast_decode import (
 from sepllm_core.generate import Session
 from sepllm_core.positions import find_rotary_module
 
-from .tiny_models import random_ids, run_chunks, separator_table_for_tiny, tiny_model
+from .tiny_models import decode_steps, random_ids, run_chunks, separator_table_for_tiny, tiny_model
 
 
 class _Module(torch.nn.Module):
@@ -265,20 +265,9 @@ def test_written_out_step_equals_the_models_forward(arch, kv_quant):
     for model in (packed, reference):
         cache = build_cache(model.config, config, separator_table_for_tiny(), rotary=find_rotary_module(model))
         run_chunks(model, cache, random_ids(40), 8)
-        steps = []
-        with torch.inference_mode():
-            for token in random_ids(40, seed=5)[0].tolist():  # past the cap: evictions and renumbering
-                ids = torch.tensor([[token]])
-                cache.push_tokens(ids)
-                position_ids = cache.next_position_ids(1)
-                if model is packed:
-                    steps.append(fast.forward(ids, position_ids, cache))
-                else:
-                    out = model(input_ids=ids, position_ids=position_ids, cache=cache, use_cache=True)
-                    steps.append(out.logits[0, -1].float())
-                cache.compress()
+        # past the cap: evictions and renumbering
+        logits.append(decode_steps(model, cache, random_ids(40, seed=5), fast=fast if model is packed else None))
         assert cache.evicted > 0
-        logits.append(torch.stack(steps))
     if kv_quant == "none":
         assert torch.equal(logits[0], logits[1])
     else:

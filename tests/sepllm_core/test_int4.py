@@ -13,7 +13,7 @@ from sepllm_core.fast_decode import FastDecode, pack_linears
 from sepllm_core.generate import Session
 from sepllm_core.positions import find_rotary_module
 
-from .tiny_models import random_ids, run_chunks, separator_table_for_tiny, tiny_model
+from .tiny_models import decode_steps, random_ids, run_chunks, separator_table_for_tiny, tiny_model
 
 pytestmark = pytest.mark.skipif(int4.supported() is not None, reason="no int4 CPU kernel in this torch build")
 
@@ -114,26 +114,11 @@ def test_int4_step_equals_the_forward_on_dequantized_weights(arch, kv_quant):
     config = CacheConfig(policy="sepllm", initial=2, separators=8, local=8, max_entries=24, chunk_size=8,
                          positions="shifted", kv_quant=kv_quant)
     logits = []
-    for model in (packed, reference):
-        cache = build_cache(model.config, config, separator_table_for_tiny(), rotary=find_rotary_module(model))
-        if model is packed:  # prefill reads the bf16 weights; give both the reference's prefix
-            run_chunks(reference, cache, random_ids(40), 8)
-        else:
-            run_chunks(model, cache, random_ids(40), 8)
-        steps = []
-        with torch.inference_mode():
-            for token in random_ids(40, seed=5)[0].tolist():
-                ids = torch.tensor([[token]])
-                cache.push_tokens(ids)
-                position_ids = cache.next_position_ids(1)
-                if model is packed:
-                    steps.append(fast.forward(ids, position_ids, cache))
-                else:
-                    out = model(input_ids=ids, position_ids=position_ids, cache=cache, use_cache=True)
-                    steps.append(out.logits[0, -1].float())
-                cache.compress()
+    for switch in (fast, None):
+        cache = build_cache(reference.config, config, separator_table_for_tiny(), rotary=find_rotary_module(reference))
+        run_chunks(reference, cache, random_ids(40), 8)  # prefill reads bf16 weights: give both the same prefix
+        logits.append(decode_steps(reference, cache, random_ids(40, seed=5), fast=switch))
         assert cache.evicted > 0
-        logits.append(torch.stack(steps))
     assert (logits[0] - logits[1]).abs().max() < 0.02 * logits[1].abs().max()
     assert (logits[0].argmax(-1) == logits[1].argmax(-1)).float().mean() >= 0.9
 

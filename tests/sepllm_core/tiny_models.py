@@ -79,6 +79,27 @@ def run_chunks(model: torch.nn.Module, cache, ids: torch.Tensor, chunk: int, pro
     return torch.cat(outs, dim=1)
 
 
+def decode_steps(model: torch.nn.Module, cache, ids: torch.Tensor, fast=None) -> torch.Tensor:
+    """One-token decode steps over ``ids`` ``[1, n]`` through ``cache``; logits ``[n, vocab]`` (fp32).
+
+    With ``fast`` (a :class:`~sepllm_core.fast_decode.FastDecode`) each step goes through
+    ``fast.forward``, as a Session decodes; without, through the model's own forward.
+    """
+    steps = []
+    with torch.inference_mode():
+        for token in ids[0].tolist():
+            step = torch.tensor([[token]])
+            cache.push_tokens(step)
+            position_ids = cache.next_position_ids(1)
+            if fast is not None:
+                steps.append(fast.forward(step, position_ids, cache))
+            else:
+                out = model(input_ids=step, position_ids=position_ids, cache=cache, use_cache=True)
+                steps.append(out.logits[0, -1].float())
+            cache.compress()
+    return torch.stack(steps)
+
+
 class KeptRecorder:
     """``before_chunk`` callback: records the absolute positions the cache keeps before each chunk."""
 
