@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-entries", type=int, default=None, metavar="N", help="cache budget (entries)")
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="tokens per forward")
     parser.add_argument("--kv-quant", default="none", choices=("none", "int8"), help="how the cache stores entries")
+    parser.add_argument("--decode-weights", default="auto", choices=("auto", "bf16", "int4"),
+                        help="the weights the CPU decode step reads (auto: as the app)")
     parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                         help="cap on summary tokens (default: set by the length)")
     parser.add_argument("--format", default="text", choices=("text", "json"))
@@ -141,7 +143,8 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     base = SummaryRequest(paths=[], model=getattr(args, "model", None), device=getattr(args, "device", "auto"),
                           quant=getattr(args, "quant", "none"), style=getattr(args, "style", "paragraphs"),
                           cache_budget=budget, max_new_tokens=getattr(args, "max_new_tokens", None),
-                          kv_quant=getattr(args, "kv_quant", "none"))
+                          kv_quant=getattr(args, "kv_quant", "none"),
+                          decode_weights=getattr(args, "decode_weights", "auto"))
     if loaded is None:
         loaded = load_model_for(base, cache_config_for(base))
     context = int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
@@ -149,7 +152,7 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     cancel = threading.Event()
     ran: dict[tuple[str, str], dict[str, Any]] = {}  # results of computations that configurations share
     report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name, "device": str(loaded.device),
-                              "rows_total": len(rows), "configs": []}
+                              "decode_weights": loaded.decode_weights, "rows_total": len(rows), "configs": []}
     for mode, cache in configs:
         results = []
         for index, row in enumerate(rows, start=1):
