@@ -101,7 +101,7 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
 
 def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
                  seq_len: int = 1024, local: int = 128, initial: int = 4, sequences: int = 8, seed: int = 12345,
-                 route: bool = False, open_values: bool = False) -> dict[str, float]:
+                 route: bool = False, open_values: bool = False, min_distance: int = 0) -> dict[str, float]:
     """Answer-token accuracy of the model under the SepLLM training mask on held-out recall sequences.
 
     Uses ``sepllm_core.recall_data`` sequences (its own templates) built from ``docs``; an answer
@@ -114,7 +114,8 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     With ``route``, ``masked_far_first_route`` is the mean over far first value tokens of the largest
     attention any head of the upper half of layers pays to the fact's separator (one more masked
     forward in eager attention, which returns probabilities). With ``open_values`` the sequences
-    use made-up values (``RecallDataConfig.open_values``) instead of the closed lists.
+    use made-up values (``RecallDataConfig.open_values``) instead of the closed lists; with
+    ``min_distance`` every fact ends at least that many tokens before the questions.
     """
     import random
 
@@ -122,7 +123,7 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     from sepllm_core.training_mask import sepllm_mask
 
     rng = random.Random(seed)
-    data_config = RecallDataConfig(open_values=open_values)
+    data_config = RecallDataConfig(open_values=open_values, min_distance=min_distance)
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     dtype = next(model.parameters()).dtype
     usable = [d for d in docs if d.numel() > seq_len]
@@ -362,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", type=int, default=0, metavar="N",
                         help="only run the answer probe on N held-out recall_data sequences (base, then adapter)")
     parser.add_argument("--probe-local", type=int, default=128, help="local window of the probe's SepLLM mask")
+    parser.add_argument("--probe-len", type=int, default=1024, help="tokens per probe sequence (default 1024)")
+    parser.add_argument("--probe-min-distance", type=int, default=0, metavar="N",
+                        help="probe facts end at least N tokens before the questions (default 0: anywhere)")
     parser.add_argument("--probe-skip-base", action="store_true", help="probe only the adapted model")
     parser.add_argument("--probe-route", action="store_true",
                         help="also measure the attention the first value token pays to its fact's separator")
@@ -395,12 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         probe = {} if args.probe_skip_base and args.adapter is not None else {
             "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local,
-                                 route=args.probe_route, open_values=args.probe_open_values)}
+                                 route=args.probe_route, open_values=args.probe_open_values,
+                                 seq_len=args.probe_len, min_distance=args.probe_min_distance)}
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
             probe["adapted"] = answer_probe(model, tokenizer, heldout, table, sequences=args.probe,
                                             local=args.probe_local, route=args.probe_route,
-                                            open_values=args.probe_open_values)
+                                            open_values=args.probe_open_values, seq_len=args.probe_len,
+                                            min_distance=args.probe_min_distance)
         print(json.dumps(probe, indent=2))
         return 0
     report: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
