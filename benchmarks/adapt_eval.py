@@ -99,9 +99,28 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
     return results
 
 
+def _streamed_logprobs(model: Any, ids: torch.Tensor, table: torch.Tensor, config: Any) -> torch.Tensor:
+    """Log-probs [L, vocab] of ``ids`` [1, L] streamed through a fresh bounded cache, chunk by chunk."""
+    from sepllm_core.cache import build_cache
+    from sepllm_core.positions import find_rotary_module
+
+    cache = build_cache(model.config, config, table, rotary=find_rotary_module(model))
+    pieces = []
+    with torch.inference_mode():
+        for start in range(0, ids.shape[1], config.chunk_size):
+            chunk = ids[:, start : start + config.chunk_size]  # (1, q)
+            cache.push_tokens(chunk)
+            positions = cache.next_position_ids(chunk.shape[1])
+            logits = model(input_ids=chunk, position_ids=positions, cache=cache, use_cache=True).logits[0]
+            pieces.append(torch.log_softmax(logits.float(), dim=-1))  # (q, V)
+            cache.compress()
+    return torch.cat(pieces)
+
+
 def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
                  seq_len: int = 1024, local: int = 128, initial: int = 4, sequences: int = 8, seed: int = 12345,
-                 route: bool = False, open_values: bool = False, min_distance: int = 0) -> dict[str, float]:
+                 route: bool = False, open_values: bool = False, min_distance: int = 0,
+                 cache_config: Any = None) -> dict[str, float]:
     """Answer-token accuracy of the model under the SepLLM training mask on held-out recall sequences.
 
     Uses ``sepllm_core.recall_data`` sequences (its own templates) built from ``docs``; an answer
@@ -115,7 +134,10 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
     attention any head of the upper half of layers pays to the fact's separator (one more masked
     forward in eager attention, which returns probabilities). With ``open_values`` the sequences
     use made-up values (``RecallDataConfig.open_values``) instead of the closed lists; with
-    ``min_distance`` every fact ends at least that many tokens before the questions.
+    ``min_distance`` every fact ends at least that many tokens before the questions. With
+    ``cache_config`` (a ``CacheConfig``) the "masked" scores come from streaming each sequence
+    through that bounded cache in 256-token chunks, as the recall evaluation does, instead of
+    from the training mask.
     """
     import random
 
@@ -140,8 +162,11 @@ def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table
         mask = to_attention_mask(sepllm_mask(ids, table, initial=initial, local=local), attn, dtype)
         with torch.no_grad():
             full = torch.log_softmax(model(input_ids=ids, use_cache=False).logits[0].float(), -1)  # (L, V)
-            masked = torch.log_softmax(model(input_ids=ids, attention_mask=mask, use_cache=False).logits[0].float(),
-                                       -1)
+            if cache_config is None:
+                masked = torch.log_softmax(
+                    model(input_ids=ids, attention_mask=mask, use_cache=False).logits[0].float(), -1)
+            else:
+                masked = _streamed_logprobs(model, ids, table, cache_config)
         if route:
             from sepllm_core.adapt import route_loss
 
@@ -364,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only run the answer probe on N held-out recall_data sequences (base, then adapter)")
     parser.add_argument("--probe-local", type=int, default=128, help="local window of the probe's SepLLM mask")
     parser.add_argument("--probe-len", type=int, default=1024, help="tokens per probe sequence (default 1024)")
+    parser.add_argument("--probe-cache", action="store_true",
+                        help="score the probe's masked side through the SepLLM cache (--budget, --sep-keep, --local) "
+                             "streamed in chunks, instead of the training mask")
     parser.add_argument("--probe-min-distance", type=int, default=0, metavar="N",
                         help="probe facts end at least N tokens before the questions (default 0: anywhere)")
     parser.add_argument("--probe-skip-base", action="store_true", help="probe only the adapted model")
@@ -397,16 +425,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(readout, indent=2))
         return 0
     if args.probe:
+        from sepllm_core.recall import cache_config_for
+
+        probe_cache = cache_config_for("sepllm", args.budget, separators=args.sep_keep,
+                                       local=args.local) if args.probe_cache else None
         probe = {} if args.probe_skip_base and args.adapter is not None else {
             "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local,
                                  route=args.probe_route, open_values=args.probe_open_values,
-                                 seq_len=args.probe_len, min_distance=args.probe_min_distance)}
+                                 seq_len=args.probe_len, min_distance=args.probe_min_distance,
+                                 cache_config=probe_cache)}
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
             probe["adapted"] = answer_probe(model, tokenizer, heldout, table, sequences=args.probe,
                                             local=args.probe_local, route=args.probe_route,
                                             open_values=args.probe_open_values, seq_len=args.probe_len,
-                                            min_distance=args.probe_min_distance)
+                                            min_distance=args.probe_min_distance, cache_config=probe_cache)
         print(json.dumps(probe, indent=2))
         return 0
     report: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}

@@ -391,3 +391,24 @@ def test_full_answer_weight_adds_its_term_to_the_loss(tmp_path, one_thread, monk
     assert any(moved)  # the term's gradient reached the adapter
     with open(tmp_path / "2.0" / "history.csv", encoding="utf-8") as handle:
         assert "full_answer_kl" in handle.readline()
+
+
+def test_answer_probe_through_a_cache_matches_full_attention_until_it_evicts(default_model, shared_data, one_thread):
+    """--probe-cache: a cache that holds the whole sequence scores as full attention; a tiny one loses far facts."""
+    from benchmarks.adapt_eval import answer_probe
+    from sepllm_core.adapt import separator_lookup
+    from sepllm_core.recall import cache_config_for
+
+    model, tokenizer = default_model
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    table = separator_lookup(tokenizer, "sentence")
+    kwargs = dict(seq_len=384, local=8, sequences=2, open_values=True, min_distance=128)
+    roomy = answer_probe(model, tokenizer, heldout, table, cache_config=cache_config_for("sepllm", 512), **kwargs)
+    assert roomy["far_first_tokens"] >= 2
+    assert roomy["kl_far"] < 0.05
+    assert roomy["masked_far_first_logp"] == pytest.approx(roomy["full_far_first_logp"], abs=0.05)
+    tiny = answer_probe(model, tokenizer, heldout, table,
+                        cache_config=cache_config_for("sepllm", 64, separators=16, local=16).with_(chunk_size=64),
+                        **kwargs)
+    assert tiny["masked_far_first_logp"] < roomy["masked_far_first_logp"] - 1.0
