@@ -103,18 +103,11 @@ def _streamed_logprobs(model: Any, ids: torch.Tensor, table: torch.Tensor, confi
     """Log-probs [L, vocab] of ``ids`` [1, L] streamed through a fresh bounded cache, chunk by chunk."""
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
+    from sepllm_core.recall import _feed
 
     cache = build_cache(model.config, config, table, rotary=find_rotary_module(model))
-    pieces = []
-    with torch.inference_mode():
-        for start in range(0, ids.shape[1], config.chunk_size):
-            chunk = ids[:, start : start + config.chunk_size]  # (1, q)
-            cache.push_tokens(chunk)
-            positions = cache.next_position_ids(chunk.shape[1])
-            logits = model(input_ids=chunk, position_ids=positions, cache=cache, use_cache=True).logits[0]
-            pieces.append(torch.log_softmax(logits.float(), dim=-1))  # (q, V)
-            cache.compress()
-    return torch.cat(pieces)
+    chunks = ids[0].split(config.chunk_size)
+    return torch.cat([_feed(model, cache, chunk.tolist(), all_logits=True) for chunk in chunks])  # (L, V)
 
 
 def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,

@@ -94,7 +94,7 @@ class DecodeStep:
         self.heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
         self.final_norm = (decoder.norm.weight, decoder.norm.variance_epsilon)
-        #: Weights read in 4 bits (``pack_linears(..., int4_decode=True)``): logits then differ from
+        #: Weights read in 4 bits (``pack_linears(..., int4_decode="on")``): logits then differ from
         #: the model's forward by the int4 rounding of the weights, not bit for bit.
         self.int4 = bool(getattr(model, "_sepllm_int4", False))
         self.linear = int4_linear if self.int4 else _packed_linear
