@@ -32,11 +32,12 @@ POLICIES = ("full", "window", "sepllm")
 def budget_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *, budget: int = 1024,
                       initial: int = 4, separators: int | None = None, local: int | None = None,
                       window_len: int = 4096, max_windows: int = 8,
-                      policies: Sequence[str] = POLICIES) -> dict[str, float]:
+                      policies: Sequence[str] = POLICIES, fill_recent: bool = True) -> dict[str, float]:
     """Perplexity of tokens past ``budget`` in up to ``max_windows`` windows, per cache policy.
 
     ``sepllm`` keeps ``separators`` (default budget/4) separators and at least ``local`` (default
-    budget/4) newest tokens, filling the rest of the budget with newer tokens, as the cache does.
+    budget/4) newest tokens, filling the rest of the budget with newer tokens, as the cache does;
+    with ``fill_recent=False`` exactly ``local`` newest tokens (the no-fill cache read token by token).
     """
     if window_len <= budget:
         raise ValueError(f"window_len {window_len} must exceed the budget {budget} for the budget to bite")
@@ -62,7 +63,7 @@ def budget_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Ten
                 mask = budget_mask(ids, table, initial=initial, local=budget - initial, separators=0)
             else:
                 mask = budget_mask(ids, table, initial=initial, local=local, separators=separators,
-                                   max_entries=budget)
+                                   max_entries=budget if fill_recent else None)
             kwargs = {} if mask is None else {"attention_mask": to_attention_mask(mask, attn, dtype)}
             with torch.no_grad():
                 logits = model(input_ids=ids, use_cache=False, **kwargs).logits[0, budget:-1]  # (W-b-1, V)
@@ -72,11 +73,12 @@ def budget_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Ten
 
 def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor, *, budget: int = 1024,
                      tokens: int = 6144, seeds: Sequence[int] = (0, 1, 2), separators: int | None = None,
-                     local: int | None = None, policies: Sequence[str] = POLICIES) -> dict[str, dict[str, Any]]:
+                     local: int | None = None, policies: Sequence[str] = POLICIES, fill_recent: bool = True,
+                     open_values: bool = False) -> dict[str, dict[str, Any]]:
     """Planted-fact recall through each cache; separators come from ``table``.
 
     ``separators`` / ``local`` size the SepLLM cache (default budget/4 each; the rest of the budget
-    holds the newest tokens).
+    holds the newest tokens unless ``fill_recent`` is False). ``open_values``: made-up values.
     """
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
@@ -85,10 +87,10 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
     rotary = find_rotary_module(model)
     results = {}
     for policy in policies:
-        config = (cache_config_for(policy, budget, separators=separators, local=local) if policy == "sepllm"
-                  else cache_config_for(policy, budget))
+        config = (cache_config_for(policy, budget, separators=separators, local=local, fill_recent=fill_recent)
+                  if policy == "sepllm" else cache_config_for(policy, budget))
         report = measure_recall(
-            model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds,
+            model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds, open_values=open_values,
             cache_factory=lambda config=config: build_cache(model.config, config, table, rotary=rotary))
         full = report.to_dict()
         summary = {k: full[k] for k in ("recall_early", "recall_late", "recall_early_count",
@@ -299,17 +301,21 @@ def by_depth(facts: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def evaluate(model: Any, tokenizer: Any, heldout: Sequence[torch.Tensor], table: torch.Tensor, *,
              budget: int, recall_tokens: int, seeds: Sequence[int], window_len: int, max_windows: int,
-             separators: int | None = None, local: int | None = None) -> dict[str, Any]:
+             separators: int | None = None, local: int | None = None, fill_recent: bool = True,
+             open_values: bool = False) -> dict[str, Any]:
     """Perplexity at equal budget and recall on the held-out token streams."""
     started = time.perf_counter()
-    result: dict[str, Any] = {"budget": budget, "sepllm_separators": separators, "sepllm_local": local}
+    result: dict[str, Any] = {"budget": budget, "sepllm_separators": separators, "sepllm_local": local,
+                              "sepllm_fill_recent": fill_recent, "open_values": open_values}
     result["perplexity"] = budget_perplexity(model, heldout, table, budget=budget, window_len=window_len,
-                                             max_windows=max_windows, separators=separators, local=local)
+                                             max_windows=max_windows, separators=separators, local=local,
+                                             fill_recent=fill_recent)
     longest = max(heldout, key=lambda t: t.numel())
     if recall_tokens > 0:
         text = tokenizer.decode(longest.tolist())
         result["recall"] = recall_by_policy(model, tokenizer, text, table, budget=budget, tokens=recall_tokens,
-                                            seeds=seeds, separators=separators, local=local)
+                                            seeds=seeds, separators=separators, local=local,
+                                            fill_recent=fill_recent, open_values=open_values)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -375,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sep-keep", type=int, default=None,
                         help="separators the SepLLM cache keeps (default budget/4); the rest is newest tokens")
     parser.add_argument("--local", type=int, default=None, help="newest tokens SepLLM always keeps (default budget/4)")
+    parser.add_argument("--no-fill", action="store_true",
+                        help="SepLLM keeps exactly --local newest tokens (CacheConfig.fill_recent=False) instead of "
+                             "filling the budget with the newest tokens")
+    parser.add_argument("--open-values", action="store_true",
+                        help="recall with made-up values (sepllm_core.recall open_values) instead of the closed lists")
     parser.add_argument("--phase", choices=("both", "before", "after"), default="both",
                         help="evaluate the base model, the adapted one, or both (a phase merges into --out)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
@@ -410,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     table = separator_lookup(tokenizer, which)
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
                    window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
-                   local=args.local)
+                   local=args.local, fill_recent=not args.no_fill, open_values=args.open_values)
     if args.readout:
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
@@ -420,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         from sepllm_core.recall import cache_config_for
 
-        probe_cache = cache_config_for("sepllm", args.budget, separators=args.sep_keep,
-                                       local=args.local) if args.probe_cache else None
+        probe_cache = cache_config_for("sepllm", args.budget, separators=args.sep_keep, local=args.local,
+                                       fill_recent=not args.no_fill) if args.probe_cache else None
         probe = {} if args.probe_skip_base and args.adapter is not None else {
             "base": answer_probe(model, tokenizer, heldout, table, sequences=args.probe, local=args.probe_local,
                                  route=args.probe_route, open_values=args.probe_open_values,

@@ -41,6 +41,13 @@ class CacheConfig:
         False (default): once over ``max_entries``, prune back to exactly ``max_entries``, filling
         the budget with the newest tokens. True: the paper's rule, let the cache grow to
         ``max_entries`` and then cut back to initial + protected + separators + local.
+    fill_recent : bool
+        True (default): a cache over budget keeps exactly ``max_entries`` (non-amortized), giving the
+        room that initial + separators + local leave to the newest tokens. False: it keeps only
+        initial + protected + separators + local after every chunk, the pattern of the SepLLM
+        training mask (:mod:`sepllm_core.training_mask`); a prefill chunk then sees at most ``local +
+        chunk_size`` recent tokens, and ``max_entries`` is only a cap. For adapted models, whose read-out
+        from separators fades when the recent window is wider than they were trained with.
     kv_quant : {"none", "int8"}
         ``int8`` stores the full-attention layers' keys and values as int8 with one scale per
         token and head (absmax, in the model's dtype), 0.52x the bytes of bf16 entries for 64-dim
@@ -57,6 +64,7 @@ class CacheConfig:
     positions: str = "auto"
     amortized: bool = False
     kv_quant: str = "none"
+    fill_recent: bool = True
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -87,6 +95,13 @@ class CacheConfig:
     def kept_separators(self) -> int:
         """Separator cap in effect (0 unless the policy is ``sepllm``)."""
         return self.separators if self.policy == "sepllm" else 0
+
+    @property
+    def prune_above(self) -> int:
+        """Entry count above which the cache prunes (protected entries counted)."""
+        if self.fill_recent or self.amortized:
+            return self.max_entries
+        return self.initial + self.kept_separators + self.local
 
     @property
     def bounded(self) -> bool:

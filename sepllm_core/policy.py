@@ -9,7 +9,7 @@ from sepllm_core.config import CacheConfig
 
 def needs_eviction(num_entries: int, config: CacheConfig) -> bool:
     """Whether a cache holding ``num_entries`` entries must be pruned now."""
-    return config.bounded and num_entries > config.max_entries
+    return config.bounded and num_entries > config.prune_above
 
 
 def _newest(candidates: torch.Tensor, count: int) -> torch.Tensor:
@@ -35,17 +35,17 @@ def keep_mask(
         Entries that are never evicted (instruction header, rolling notes).
     config : CacheConfig
         Budgets. Non-amortized: keep exactly ``max_entries`` (plus protected overflow);
-        amortized: keep initial + protected + ``separators`` + ``local``.
+        amortized or ``fill_recent=False``: keep initial + protected + ``separators`` + ``local``.
 
     Returns
     -------
     torch.BoolTensor, shape ``[n]``
         In the same order as ``positions``. Priority: initial and protected entries, then the newest
-        ``local`` entries, then the newest ``separators`` separators, then (non-amortized) the newest
+        ``local`` entries, then the newest ``separators`` separators, then (non-amortized, ``fill_recent``) the newest
         remaining entries up to ``max_entries``.
     """
     n = positions.numel()
-    if not config.bounded or n <= config.max_entries:
+    if not config.bounded or n <= config.prune_above:
         return torch.ones(n, dtype=torch.bool)
     order = torch.argsort(positions)  # oldest first
     pinned = protected[order] | (positions[order] < config.initial)
@@ -53,7 +53,7 @@ def keep_mask(
     keep = pinned | _newest(free, config.local)
     if config.kept_separators:
         keep |= _newest(free & ~keep & is_separator[order], config.kept_separators)
-    if not config.amortized:
+    if config.fill_recent and not config.amortized:
         room = config.max_entries - int(keep.sum())
         keep |= _newest(~keep, room)
     mask = torch.empty_like(keep)

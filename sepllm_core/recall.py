@@ -125,11 +125,15 @@ class RecallReport:
         }
 
 
-def make_facts(count: int = 10, seed: int = 0) -> list[Fact]:
+def make_facts(count: int = 10, seed: int = 0, *, open_values: bool = False) -> list[Fact]:
     """Return ``count`` facts with distinct subjects and values at depths evenly spread over 5 %..95 %.
 
     Kinds rotate (code word, number, city) in a seeded random order; each fact gets
     ``DISTRACTORS`` wrong values of its own kind that are not planted anywhere in the text.
+    With ``open_values`` the values and distractors are made up per seed
+    (:mod:`sepllm_core.recall_data`'s generators: codes such as ``"QX-47"``, 2-3 or 5-6 digit numbers,
+    invented town names), so no answer can come from the model's priors; subjects, sentences and
+    questions are the same as without.
     """
     if count < 1:
         raise ValueError(f"need at least one fact, got {count}")
@@ -140,6 +144,8 @@ def make_facts(count: int = 10, seed: int = 0) -> list[Fact]:
     people, places = rng.sample(PEOPLE, k=len(PEOPLE)), rng.sample(PLACES, k=len(PLACES))
     numbers = [str(n) for n in rng.sample(range(1000, 10000), k=count + 2 * DISTRACTORS + 2)]
     pools = {"code word": list(CODE_WORDS), "number": numbers, "city": list(CITIES)}
+    if open_values:
+        pools = _open_pools(random.Random(seed * 1_000_003 + 7), size=count + DISTRACTORS + 2)
     for pool in pools.values():
         rng.shuffle(pool)
     planted = {kind: [pools[kind].pop() for _ in range(kinds.count(kind))] for kind in pools}
@@ -162,6 +168,22 @@ def make_facts(count: int = 10, seed: int = 0) -> list[Fact]:
         facts.append(Fact(kind=kind, sentence=f"{stem} {value}.", value=value, distractors=distractors,
                           question=f"\n\nQuestion: {question}\nAnswer: {stem}", depth=depth))
     return facts
+
+
+def _open_pools(rng: random.Random, size: int) -> dict[str, list[str]]:
+    """``size`` distinct made-up values per kind, none a prefix of another (ranking sums their tokens)."""
+    from sepllm_core.recall_data import open_code, open_name, open_number
+
+    makers = {"code word": open_code, "number": open_number, "city": open_name}
+    pools: dict[str, list[str]] = {}
+    for kind, make in makers.items():
+        values: list[str] = []
+        while len(values) < size:
+            value = make(rng)
+            if not any(value.startswith(v) or v.startswith(value) for v in values):
+                values.append(value)
+        pools[kind] = values
+    return pools
 
 
 def skip_gutenberg_header(text: str) -> str:
@@ -289,7 +311,7 @@ def document_ids(text: str, tokenizer: Any, tokens: int) -> Sequence[int]:
 def measure_recall(model: Any, tokenizer: Any, text: str, *, tokens: int,
                    cache_factory: Callable[[], Any] | None, cache_name: str = "",
                    facts: int = 10, seeds: Sequence[int] = (0,), chunk_size: int = 256,
-                   protect_facts: bool = False) -> RecallReport:
+                   protect_facts: bool = False, open_values: bool = False) -> RecallReport:
     """Plant ``facts`` facts in the first ``tokens`` tokens of ``text`` and score them at the end.
 
     Parameters
@@ -310,12 +332,14 @@ def measure_recall(model: Any, tokenizer: Any, text: str, *, tokens: int,
     protect_facts
         Push fact sentences with ``protected=True`` (the "control" policy, when the cache keeps
         protected tokens).
+    open_values
+        Made-up values instead of the closed lists (:func:`make_facts`).
     """
     start = time.perf_counter()
     ends_line = _line_end_table(tokenizer)
     report = RecallReport(cache=cache_name, tokens=tokens)
     for seed in seeds:
-        planted = make_facts(facts, seed)
+        planted = make_facts(facts, seed, open_values=open_values)
         fact_tokens = sum(len(tokenizer(f.sentence + "\n", add_special_tokens=False)["input_ids"])
                           for f in planted)
         text_ids = document_ids(text, tokenizer, max(tokens - fact_tokens, 0))
@@ -374,12 +398,14 @@ RECALL_CACHES = ("sepllm", "window", "full", "control", "none")
 
 
 def cache_config_for(policy: str, budget: int = 1024, *, initial: int = 4, separators: int | None = None,
-                     local: int | None = None, chunk_size: int = 256, positions: str = "auto") -> Any:
+                     local: int | None = None, chunk_size: int = 256, positions: str = "auto",
+                     fill_recent: bool = True) -> Any:
     """The ``CacheConfig`` used for ``policy`` at a total ``budget`` of entries (None for ``none``).
 
     ``sepllm`` splits the budget as initial + separators (default a quarter) + newest tokens;
     ``window`` and ``control`` keep initial + newest tokens (``control`` also protects the fact
-    sentences); ``full`` keeps everything.
+    sentences); ``full`` keeps everything. ``fill_recent=False`` (``sepllm`` only): keep exactly
+    ``local`` newest tokens instead of filling the budget with them (``CacheConfig.fill_recent``).
     """
     from sepllm_core.config import CacheConfig
 
@@ -393,7 +419,7 @@ def cache_config_for(policy: str, budget: int = 1024, *, initial: int = 4, separ
         kept_separators = budget // 4 if separators is None else separators
         window = budget // 4 if local is None else local
         return CacheConfig(policy="sepllm", initial=initial, separators=kept_separators, local=window,
-                           max_entries=budget, chunk_size=chunk_size, positions=positions)
+                           max_entries=budget, chunk_size=chunk_size, positions=positions, fill_recent=fill_recent)
     window = budget - initial if local is None else local
     return CacheConfig(policy="window", initial=initial, separators=0, local=window, max_entries=budget,
                        chunk_size=chunk_size, positions=positions)

@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="control: a window that also keeps the fact sentences; none: no document")
     recall.add_argument("--facts", type=int, default=10, help="facts planted per document (default 10)")
     recall.add_argument("--seeds", default="0", help="comma-separated seeds, one document pass each (default 0)")
+    recall.add_argument("--open-values", action="store_true",
+                        help="made-up values (codes, numbers, town names) that no model can guess from its training")
     _add_stream_options(recall, default_tokens=4096)
     recall.set_defaults(func=_recall)
 
@@ -49,6 +51,9 @@ def _add_stream_options(parser: argparse.ArgumentParser, default_tokens: int) ->
     parser.add_argument("--separators", type=int, default=None,
                         help="separator entries kept by sepllm (default: a quarter of the budget)")
     parser.add_argument("--local", type=int, default=None, help="recent-window entries (default: by policy)")
+    parser.add_argument("--no-fill", action="store_true",
+                        help="sepllm keeps exactly --local newest tokens instead of filling the budget with them "
+                             "(the pattern a SepLLM-adapted model was trained on)")
     parser.add_argument("--positions", choices=("original", "shifted", "auto"), default="auto")
     parser.add_argument("--chunk-size", type=int, default=256, help="tokens per prefill forward")
     parser.add_argument("--kv-quant", choices=("none", "int8"), default="none",
@@ -107,7 +112,8 @@ def _config(args: argparse.Namespace, policy: str) -> Any:
 
     try:
         config = cache_config_for(policy, args.budget, initial=args.initial, separators=args.separators,
-                                  local=args.local, chunk_size=args.chunk_size, positions=args.positions)
+                                  local=args.local, chunk_size=args.chunk_size, positions=args.positions,
+                                  fill_recent=not args.no_fill)
         return config.with_(kv_quant=args.kv_quant) if config is not None else None
     except ValueError as exc:
         raise SystemExit(f"sepsum eval: {exc}") from exc
@@ -123,7 +129,7 @@ def _recall(args: argparse.Namespace) -> int:
     report = measure_recall(
         model, tokenizer, text, tokens=args.tokens, cache_factory=cache_factory_for(model, tokenizer, config),
         cache_name=args.cache, facts=args.facts, seeds=seeds, chunk_size=args.chunk_size,
-        protect_facts=args.cache == "control",
+        protect_facts=args.cache == "control", open_values=args.open_values,
     )
     result = report.to_dict()
     result["file"] = str(args.text_file)

@@ -25,6 +25,21 @@ def test_recall_json_lists_each_fact(installed_home, shared_data, capsys):
     assert result["kv_bytes_peak"] == result["kv_bytes_full_equivalent"] > 0
 
 
+def test_recall_with_made_up_values_and_an_unfilled_sepllm_cache(installed_home, shared_data, capsys):
+    from sepllm_core.recall import CITIES, CODE_WORDS
+
+    code = main(["eval", "recall", str(shared_data / MOBY), "--tokens", "900", "--facts", "3", "--budget", "400",
+                 "--separators", "96", "--local", "64", "--chunk-size", "128", "--no-fill", "--open-values",
+                 "--format", "json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cache_config"]["fill_recent"] is False
+    assert not {f["value"] for f in result["facts"]} & {*CODE_WORDS, *CITIES}
+    assert all(len(f["value"]) != 4 or not f["value"].isdigit() for f in result["facts"])
+    # peak entries: 4 sinks + at most 96 separators + 64 newest, plus one chunk read before pruning
+    assert result["kv_entries"] <= 4 + 96 + 64 + 128 < 400
+
+
 def test_recall_text_without_document(installed_home, shared_data, capsys):
     code = main(["eval", "recall", str(shared_data / MOBY), "--tokens", "300", "--facts", "2",
                  "--cache", "none", "--seeds", "1,2"])

@@ -48,7 +48,8 @@ def test_budget_above_length_equals_full_forward(llama, table, policy, positions
     CacheConfig(initial=4, separators=6, local=5, max_entries=24, chunk_size=7, positions="original"),
     CacheConfig(initial=3, separators=10, local=4, max_entries=30, chunk_size=5, positions="shifted", amortized=True),
     CacheConfig.window(20).with_(chunk_size=6, positions="original"),
-], ids=["sepllm", "sepllm-amortized-shifted", "window"])
+    CacheConfig(initial=4, separators=6, local=5, max_entries=40, chunk_size=7, fill_recent=False),
+], ids=["sepllm", "sepllm-amortized-shifted", "window", "sepllm-no-fill"])
 def test_eviction_keeps_exactly_the_policy_set(llama, table, cfg):
     ids = random_ids(120, seed=2)
     cache = build_cache(llama.config, cfg, table)
@@ -66,14 +67,16 @@ def test_eviction_keeps_exactly_the_policy_set(llama, table, cfg):
             kept = sorted(kept[i] for i in keep)
             assert cache.kept_positions().tolist() == kept
             assert cache.kept_token_ids().tolist() == [stream[p] for p in kept]
+            if not cfg.fill_recent:
+                assert len(kept) <= cfg.initial + cfg.separators + cfg.local < cfg.max_entries
     assert cache.stats().evicted == len(stream) - len(kept) > 0
 
 
-@pytest.mark.parametrize("policy", ["sepllm", "window"])
-def test_original_positions_equal_masked_reference(llama, table, policy):
+@pytest.mark.parametrize("policy,fill", [("sepllm", True), ("window", True), ("sepllm", False)])
+def test_original_positions_equal_masked_reference(llama, table, policy, fill):
     ids = random_ids(100, seed=3)
     cfg = CacheConfig(policy=policy, initial=4, separators=6, local=6, max_entries=30, chunk_size=9,
-                      positions="original")
+                      positions="original", fill_recent=fill)
     recorder = KeptRecorder()
     logits = run_chunks(llama, build_cache(llama.config, cfg, table), ids, chunk=9, before_chunk=recorder)
     reference = masked_reference(llama, ids, 9, recorder.kept)

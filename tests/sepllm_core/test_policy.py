@@ -14,7 +14,9 @@ from sepllm_core.policy import keep_indices, keep_mask, lookup_separators, needs
 def reference_keep(positions, seps, prot, cfg: CacheConfig) -> set[int]:
     """The policy spelled out entry by entry (indices into the given lists)."""
     n = len(positions)
-    if cfg.policy == "full" or n <= cfg.max_entries:
+    fills = cfg.fill_recent and not cfg.amortized
+    trigger = cfg.max_entries if cfg.fill_recent or cfg.amortized else cfg.initial + cfg.kept_separators + cfg.local
+    if cfg.policy == "full" or n <= trigger:
         return set(range(n))
     newest_first = sorted(range(n), key=lambda i: -positions[i])
     keep = {i for i in range(n) if prot[i] or positions[i] < cfg.initial}
@@ -23,7 +25,7 @@ def reference_keep(positions, seps, prot, cfg: CacheConfig) -> set[int]:
     if cfg.policy == "sepllm":
         seps_left = [i for i in newest_first if i not in keep and seps[i]]
         keep |= set(seps_left[: cfg.separators])
-    if not cfg.amortized:
+    if fills:
         room = cfg.max_entries - len(keep)
         rest = [i for i in newest_first if i not in keep]
         keep |= set(rest[: max(room, 0)])
@@ -36,10 +38,12 @@ CONFIGS = [
     CacheConfig(policy="sepllm", initial=0, separators=3, local=1, max_entries=10),
     CacheConfig(policy="window", initial=4, separators=0, local=12, max_entries=16),
     CacheConfig(policy="window", initial=4, separators=0, local=4, max_entries=16, amortized=True),
+    CacheConfig(policy="sepllm", initial=4, separators=8, local=8, max_entries=32, fill_recent=False),
+    CacheConfig(policy="window", initial=2, separators=0, local=6, max_entries=30, fill_recent=False),
 ]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.policy}-{c.max_entries}-{c.amortized}")
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.policy}-{c.max_entries}-{c.amortized}-{c.fill_recent}")
 @pytest.mark.parametrize("seed", range(6))
 def test_keep_mask_matches_reference(cfg, seed):
     rng = random.Random(seed)
@@ -53,8 +57,24 @@ def test_keep_mask_matches_reference(cfg, seed):
     mask = keep_mask(torch.tensor(positions), torch.tensor(seps), torch.tensor(prot), cfg)
     got = set(mask.nonzero().flatten().tolist())
     assert got == reference_keep(positions, seps, prot, cfg)
-    if n > cfg.max_entries and not cfg.amortized and not any(prot):
+    if n > cfg.max_entries and not cfg.amortized and cfg.fill_recent and not any(prot):
         assert len(got) == cfg.max_entries
+    if not cfg.fill_recent and not any(prot):
+        assert len(got) <= cfg.initial + cfg.kept_separators + cfg.local
+
+
+def test_without_fill_the_window_stays_local_under_the_budget():
+    """fill_recent=False keeps sinks + newest separators + exactly ``local`` newest tokens, well under max_entries."""
+    filled = CacheConfig(initial=2, separators=4, local=3, max_entries=12)
+    exact = filled.with_(fill_recent=False)
+    ids = torch.tensor([5, 5, 9, 5, 5, 5, 9, 5, 5, 5, 5, 5, 5])  # 9 is a separator
+    table = torch.zeros(10, dtype=torch.bool)
+    table[9] = True
+    none = torch.zeros(13, dtype=torch.bool)
+    assert keep_indices(ids, table, none, filled).tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12]  # 12 kept
+    assert keep_indices(ids, table, none, exact).tolist() == [0, 1, 2, 6, 10, 11, 12]
+    assert exact.prune_above == 9 and filled.prune_above == 12
+    assert needs_eviction(10, exact) and not needs_eviction(10, filled)
 
 
 def test_window_keeps_sinks_and_newest():

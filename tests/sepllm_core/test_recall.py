@@ -26,6 +26,26 @@ def test_facts_have_distinct_subjects_values_and_unplanted_distractors():
     assert make_facts(10, seed=3) == facts and make_facts(10, seed=4) != facts
 
 
+def test_open_values_are_made_up_and_keep_the_subjects_and_questions():
+    closed, made_up = make_facts(10, seed=3), make_facts(10, seed=3, open_values=True)
+    assert [(f.kind, f.question, f.depth) for f in made_up] == [(f.kind, f.question, f.depth) for f in closed]
+    values = [f.value for f in made_up]
+    assert len(set(values)) == 10
+    closed_lists = {*recall.CODE_WORDS, *recall.CITIES}
+    for fact in made_up:
+        candidates = (fact.value, *fact.distractors)
+        assert len(set(candidates)) == 1 + recall.DISTRACTORS and not set(fact.distractors) & set(values)
+        assert not set(candidates) & closed_lists
+        assert not any(a != b and a.startswith(b) for a in candidates for b in candidates)  # ranking sums tokens
+        if fact.kind == "number":
+            assert all(c.isdigit() and len(c) != 4 for c in candidates)  # the closed numbers are 4-digit
+        if fact.kind == "code word":
+            assert all(c[2] == "-" for c in candidates)
+        assert fact.sentence.endswith(f" {fact.value}.")
+    assert make_facts(10, seed=3, open_values=True) == made_up
+    assert make_facts(10, seed=3) == closed  # the closed lists are unchanged by the option
+
+
 def test_make_facts_rejects_zero():
     with pytest.raises(ValueError, match="at least one fact"):
         make_facts(0)
@@ -118,6 +138,7 @@ def test_cache_config_for_splits_the_budget():
     sepllm = recall.cache_config_for("sepllm", 1024)
     assert (sepllm.policy, sepllm.initial, sepllm.separators, sepllm.local, sepllm.max_entries) == (
         "sepllm", 4, 256, 256, 1024)
+    assert sepllm.fill_recent and not recall.cache_config_for("sepllm", 1024, fill_recent=False).fill_recent
     window = recall.cache_config_for("control", 512)
     assert (window.policy, window.local, window.max_entries) == ("window", 508, 512)
     assert recall.cache_config_for("full").policy == "full"
