@@ -106,6 +106,12 @@ class AdaptConfig:
     full_answer_weight: float = 0.0
     #: The learning rate's cosine decay ends at this fraction of ``lr`` (0.1: to a tenth).
     lr_final: float = 0.1
+    #: With ``recall_open_values``, the share of recall rows whose values are made up; the rest use the
+    #: closed lists (disjoint from the evaluation's), so one run learns both kinds.
+    recall_open_share: float = 1.0
+    #: Start from this adapter's LoRA weights (same rank and targets) instead of a fresh LoRA; the
+    #: teacher is still the base model.
+    init_adapter: str = ""
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -136,6 +142,8 @@ class AdaptConfig:
             raise ValueError(f"full_answer_weight {self.full_answer_weight} needs recall_share > 0 and must be >= 0")
         if not 0.0 <= self.lr_final <= 1.0:
             raise ValueError(f"lr_final must be in [0, 1], got {self.lr_final}")
+        if not 0.0 <= self.recall_open_share <= 1.0:
+            raise ValueError(f"recall_open_share must be in [0, 1], got {self.recall_open_share}")
         if self.recall_min_distance < 0 or not 0 <= self.recall_questions <= 8:
             raise ValueError(f"need recall_min_distance >= 0 and recall_questions in 0..8 (got "
                              f"{self.recall_min_distance}, {self.recall_questions})")
@@ -149,7 +157,7 @@ class AdaptConfig:
             "min_facts": max(3, self.recall_questions), "max_facts": max(8, self.recall_questions)}
         return RecallDataConfig(answer_weight=self.answer_weight, min_distance=self.recall_min_distance,
                                 same_kind=self.recall_same_kind, open_values=self.recall_open_values,
-                                **questions)
+                                open_share=self.recall_open_share, **questions)
 
 
 @dataclass(frozen=True)
@@ -669,21 +677,33 @@ def save_checkpoint(model: Any, optimizer: torch.optim.Optimizer, step: int, his
     return folder
 
 
-def load_checkpoint(model: Any, optimizer: torch.optim.Optimizer, out_dir: Path
-                    ) -> tuple[int, list[dict[str, float]]]:
-    """Restore adapter weights and optimizer state; return (step, history). (0, []) when none."""
+def load_adapter_weights(model: Any, folder: str | os.PathLike[str], remedy: str) -> None:
+    """Load the LoRA weights saved in ``folder`` into the ``PeftModel`` ``model`` (same rank and targets)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    folder = out_dir / CHECKPOINT_DIR
-    if not (folder / TRAINER_STATE).is_file():
-        return 0, []
-    weights = load_file(folder / "adapter_model.safetensors", device=str(next(model.parameters()).device))
-    result = set_peft_model_state_dict(model, weights)
+    folder = Path(folder)
+    path = folder / "adapter_model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"{folder} holds no adapter_model.safetensors: {remedy}")
+    weights = load_file(path, device=str(next(model.parameters()).device))
+    try:
+        result = set_peft_model_state_dict(model, weights)
+    except RuntimeError as exc:  # shape mismatch: another rank
+        raise ValueError(f"{folder} does not match this model's LoRA ({exc.args[0].splitlines()[0]}): {remedy}") from exc
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
         raise ValueError(f"{folder} does not match this model ({len(unexpected)} unexpected adapter "
-                         "weights): use another --out folder or drop --resume")
+                         f"weights): {remedy}")
+
+
+def load_checkpoint(model: Any, optimizer: torch.optim.Optimizer, out_dir: Path
+                    ) -> tuple[int, list[dict[str, float]]]:
+    """Restore adapter weights and optimizer state; return (step, history). (0, []) when none."""
+    folder = out_dir / CHECKPOINT_DIR
+    if not (folder / TRAINER_STATE).is_file():
+        return 0, []
+    load_adapter_weights(model, folder, "use another --out folder or drop --resume")
     state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     return int(state["step"]), list(state["history"])
@@ -764,6 +784,9 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
     start_step, history = load_checkpoint(model, optimizer, out) if resume else (0, [])
     if resume and start_step:
         log.info("resuming %s at step %d", out, start_step)
+    elif config.init_adapter:
+        load_adapter_weights(model, config.init_adapter, "pass an adapter trained with the same --rank and targets")
+        log.info("starting from the adapter in %s", config.init_adapter)
     model.train(config.gradient_checkpointing)
     tokens_per_step = config.batch_size * config.seq_len
     started = time.perf_counter()

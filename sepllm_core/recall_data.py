@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -287,8 +287,12 @@ class RecallDataConfig:
     #: Facts from :data:`OPEN_TEMPLATES`, with values made up per fact instead of closed lists. A
     #: value's leading whitespace-only token (before digits) counts as prompt, not answer.
     open_values: bool = False
+    #: With ``open_values``, the share of sequences that use them; the others use the closed lists.
+    open_share: float = 1.0
 
     def validate(self) -> None:
+        if not 0.0 <= self.open_share <= 1.0:
+            raise ValueError(f"open_share must be in [0, 1], got {self.open_share}")
         if self.min_distance < 0:
             raise ValueError(f"min_distance must be >= 0, got {self.min_distance}")
         if not 1 <= self.min_facts <= self.max_facts:
@@ -411,6 +415,8 @@ def build_recall_sequence(doc: torch.Tensor, tokenizer: Any, seq_len: int, rng: 
         ``input_ids`` is exactly ``seq_len`` long and ends with the last answer.
     """
     config.validate()
+    if config.open_values and config.open_share < 1.0:
+        config = replace(config, open_values=rng.random() < config.open_share)
     count = rng.randint(config.min_facts, config.max_facts)
     facts = make_training_facts(count, rng, same_kind=config.same_kind, open_values=config.open_values)
     asked = rng.sample(range(count), k=min(count, rng.randint(config.min_questions, config.max_questions)))

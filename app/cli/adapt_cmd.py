@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--recall-open-values", action="store_true",
                         help="recall facts use made-up values (names, numbers, codes) instead of closed lists, "
                              "so the model cannot learn to answer from a few hundred known values")
+    parser.add_argument("--recall-open-share", type=float, default=1.0, metavar="F",
+                        help="with --recall-open-values, the share of recall sequences with made-up values; the "
+                             "rest use the closed lists (default 1)")
+    parser.add_argument("--init-adapter", type=Path, default=None, metavar="DIR",
+                        help="start from this adapter's LoRA weights (same --rank) instead of a fresh LoRA; "
+                             "the teacher is still the base model")
     parser.add_argument("--recall-questions", type=int, default=0, metavar="N",
                         help="questions per recall sequence (default 0: 1 to 4)")
     parser.add_argument("--route-weight", type=float, default=0.0, metavar="W",
@@ -77,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="CPU threads for torch (default 0: torch's choice)")
     parser.add_argument("--holdout", type=float, default=0.1,
                         help="fraction at the end of each text kept out of training (default 0.1)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the training rows (default 0); change it when continuing from --init-adapter")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="recompute activations in backward (less memory, ~30 %% slower; for 1B+ models)")
@@ -116,9 +124,10 @@ def _run(args: argparse.Namespace) -> int:
                          recall_questions=args.recall_questions, route_weight=args.route_weight,
                          recall_open_values=args.recall_open_values,
                          route_from=args.route_from, full_answer_weight=args.full_answer_weight,
-                         lr_final=args.lr_final,
+                         lr_final=args.lr_final, recall_open_share=args.recall_open_share,
+                         init_adapter=str(args.init_adapter) if args.init_adapter else "",
                          target_modules=_lora_targets(args.lora_targets),
-                         checkpoint_every=args.checkpoint_every,
+                         checkpoint_every=args.checkpoint_every, seed=args.seed,
                          gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)
     try:
         config.validate()

@@ -128,6 +128,27 @@ def test_cancel_then_resume_matches_an_uninterrupted_run(tmp_path, one_thread):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_init_adapter_starts_from_its_weights_and_refuses_another_rank(tmp_path, one_thread):
+    first = attach_lora(_tiny_llama(), _config(steps=3))
+    _run(first, _config(steps=3), tmp_path / "first")
+    follow = _config(steps=1, lr=0.0, init_adapter=str(tmp_path / "first"))
+    second = attach_lora(_tiny_llama(), follow)
+    _run(second, follow, tmp_path / "second")  # lr 0: the weights stay where they were loaded
+    trained = {n: p for n, p in first.named_parameters() if p.requires_grad}
+    assert trained and any(float(p.abs().max()) > 0 for n, p in trained.items() if "lora_B" in n)
+    for name, param in second.named_parameters():
+        if param.requires_grad:
+            torch.testing.assert_close(param, trained[name], msg=name)
+    meta = json.loads((tmp_path / "second" / "sepllm_adapt.json").read_text())
+    assert meta["config"]["init_adapter"] == str(tmp_path / "first")
+    wider = _config(steps=1, lora_r=8, lora_alpha=16, init_adapter=str(tmp_path / "first"))
+    with pytest.raises(ValueError, match="does not match this model's LoRA"):
+        _run(attach_lora(_tiny_llama(), wider), wider, tmp_path / "third")
+    missing = _config(steps=1, init_adapter=str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="holds no adapter_model.safetensors"):
+        _run(attach_lora(_tiny_llama(), missing), missing, tmp_path / "fourth")
+
+
 def test_config_and_text_errors(tmp_path):
     with pytest.raises(ValueError, match="shorter than seq_len"):
         AdaptConfig(seq_len=64, local=64).validate()
@@ -234,7 +255,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
             "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
             "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind", "--recall-open-values",
             "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5", "--route-from", "0.25",
-            "--full-answer-weight", "1.5", "--lr-final", "0.5",
+            "--full-answer-weight", "1.5", "--lr-final", "0.5", "--recall-open-share", "0.5", "--seed", "7",
             "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
     assert main(argv) == 0
     capsys.readouterr()
@@ -246,6 +267,7 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     assert config["recall_open_values"] is True
     assert config["route_weight"] == 0.5 and config["route_from"] == 0.25
     assert config["full_answer_weight"] == 1.5 and config["lr_final"] == 0.5
+    assert config["recall_open_share"] == 0.5 and config["seed"] == 7 and config["init_adapter"] == ""
     with open(out / "history.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and float(rows[0]["first_value_lm"]) > 0

@@ -287,3 +287,26 @@ def test_open_values_are_made_up_disjoint_from_the_evaluation_and_start_on_an_in
     assert not evaluation & {w.lower() for v in values for w in v.split()}
     assert not [v for v in values if re.search(r"\b\d{4}\b", v)]  # recall.py's room numbers have 4 digits
     assert len(set(values)) > 0.9 * len(values)  # made up per fact, not a small list
+
+
+def test_open_share_mixes_made_up_and_closed_rows(tokenizer, train_docs):
+    """--recall-open-share: each row is all made-up or all closed-list, in about that share; 1 is the old rows."""
+    def stems(templates):
+        return [re.compile(re.escape(t.stem).replace(re.escape("{subject}"), ".+") + " .+") for t in templates]
+
+    def from_any(fact, patterns) -> bool:
+        return any(p.fullmatch(fact.sentence) for p in patterns)
+
+    open_stems, closed_stems = stems(recall_data.OPEN_TEMPLATES), stems(TEMPLATES)
+    mixed = RecallDataConfig(min_distance=50, open_values=True, open_share=0.5)
+    rows = [build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(seed), mixed) for seed in range(24)]
+    made_up = [all(from_any(f, open_stems) for f in row.facts) for row in rows]
+    assert all(made_up[i] or all(from_any(f, closed_stems) for f in row.facts) for i, row in enumerate(rows))
+    assert 6 <= sum(made_up) <= 18
+    only_open = RecallDataConfig(min_distance=50, open_values=True)
+    same = build_recall_sequence(train_docs[0], tokenizer, 512, random.Random(3), only_open)
+    assert torch.equal(same.input_ids, build_recall_sequence(
+        train_docs[0], tokenizer, 512, random.Random(3), RecallDataConfig(min_distance=50, open_values=True,
+                                                                           open_share=1.0)).input_ids)
+    with pytest.raises(ValueError, match="open_share"):
+        RecallDataConfig(open_share=1.5).validate()
