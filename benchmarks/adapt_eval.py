@@ -302,20 +302,22 @@ def by_depth(facts: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def evaluate(model: Any, tokenizer: Any, heldout: Sequence[torch.Tensor], table: torch.Tensor, *,
              budget: int, recall_tokens: int, seeds: Sequence[int], window_len: int, max_windows: int,
              separators: int | None = None, local: int | None = None, fill_recent: bool = True,
-             open_values: bool = False) -> dict[str, Any]:
-    """Perplexity at equal budget and recall on the held-out token streams."""
+             open_values: bool = False, policies: Sequence[str] = POLICIES,
+             perplexity: bool = True) -> dict[str, Any]:
+    """Perplexity at equal budget (unless ``perplexity`` is False) and recall on the held-out token streams."""
     started = time.perf_counter()
     result: dict[str, Any] = {"budget": budget, "sepllm_separators": separators, "sepllm_local": local,
                               "sepllm_fill_recent": fill_recent, "open_values": open_values}
-    result["perplexity"] = budget_perplexity(model, heldout, table, budget=budget, window_len=window_len,
-                                             max_windows=max_windows, separators=separators, local=local,
-                                             fill_recent=fill_recent)
+    if perplexity:
+        result["perplexity"] = budget_perplexity(model, heldout, table, budget=budget, window_len=window_len,
+                                                 max_windows=max_windows, separators=separators, local=local,
+                                                 fill_recent=fill_recent, policies=policies)
     longest = max(heldout, key=lambda t: t.numel())
     if recall_tokens > 0:
         text = tokenizer.decode(longest.tolist())
         result["recall"] = recall_by_policy(model, tokenizer, text, table, budget=budget, tokens=recall_tokens,
                                             seeds=seeds, separators=separators, local=local,
-                                            fill_recent=fill_recent, open_values=open_values)
+                                            fill_recent=fill_recent, open_values=open_values, policies=policies)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -386,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
                              "filling the budget with the newest tokens")
     parser.add_argument("--open-values", action="store_true",
                         help="recall with made-up values (sepllm_core.recall open_values) instead of the closed lists")
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help=f"comma-separated caches to measure (default {','.join(POLICIES)})")
+    parser.add_argument("--recall-only", action="store_true", help="skip the perplexity at equal budget")
     parser.add_argument("--phase", choices=("both", "before", "after"), default="both",
                         help="evaluate the base model, the adapted one, or both (a phase merges into --out)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
@@ -421,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     table = separator_lookup(tokenizer, which)
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
                    window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
-                   local=args.local, fill_recent=not args.no_fill, open_values=args.open_values)
+                   local=args.local, fill_recent=not args.no_fill, open_values=args.open_values,
+                   policies=_policies(args.policies, parser), perplexity=not args.recall_only)
     if args.readout:
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)
@@ -459,9 +465,18 @@ def main(argv: list[str] | None = None) -> int:
             history = list(csv.DictReader(handle))
         report["curve"] = str(write_curve([{k: float(v) for k, v in h.items() if v not in ("", None)}
                                            for h in history], args.out.parent))
-    print(json.dumps({phase: report[phase]["perplexity"] for phase in ("before", "after") if phase in report},
-                     indent=2))
+    print(json.dumps({phase: report[phase].get("perplexity") or {
+        policy: recall["recall_early_count"] for policy, recall in report[phase].get("recall", {}).items()}
+        for phase in ("before", "after") if phase in report}, indent=2))
     return 0
+
+
+def _policies(text: str, parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    policies = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown or not policies:
+        parser.error(f"--policies takes some of {', '.join(POLICIES)}, got {text!r}")
+    return policies
 
 
 if __name__ == "__main__":

@@ -146,13 +146,17 @@ def make_facts(count: int = 10, seed: int = 0, *, open_values: bool = False) -> 
     pools = {"code word": list(CODE_WORDS), "number": numbers, "city": list(CITIES)}
     if open_values:
         pools = _open_pools(random.Random(seed * 1_000_003 + 7), size=count + DISTRACTORS + 2)
+        shaped = {kind: _by_shape(pool) for kind, pool in pools.items()}
     for pool in pools.values():
         rng.shuffle(pool)
     planted = {kind: [pools[kind].pop() for _ in range(kinds.count(kind))] for kind in pools}
     facts = []
     for depth, kind in zip(depths, kinds, strict=True):
         value = planted[kind].pop()
-        distractors = tuple(rng.sample(pools[kind], k=DISTRACTORS))
+        candidates = pools[kind]
+        if open_values:  # distractors of the value's shape: a 6-digit answer ranks against 6-digit numbers
+            candidates = [v for v in shaped[kind].get(_shape(value), []) if v in pools[kind]]
+        distractors = tuple(rng.sample(candidates, k=DISTRACTORS))
         if kind == "code word":
             place = places.pop()
             stem = f"The password for the {place} is"
@@ -170,19 +174,36 @@ def make_facts(count: int = 10, seed: int = 0, *, open_values: bool = False) -> 
     return facts
 
 
+def _shape(value: str) -> int | None:
+    """Digits in a made-up number or code (distractors share it); None for names."""
+    digits = sum(c.isdigit() for c in value)
+    return digits or None
+
+
+def _by_shape(pool: Sequence[str]) -> dict[int | None, list[str]]:
+    shapes: dict[int | None, list[str]] = {}
+    for value in pool:
+        shapes.setdefault(_shape(value), []).append(value)
+    return shapes
+
+
 def _open_pools(rng: random.Random, size: int) -> dict[str, list[str]]:
-    """``size`` distinct made-up values per kind, none a prefix of another (ranking sums their tokens)."""
+    """Distinct made-up values per kind: ``size`` names, none a prefix of another (ranking sums their
+    tokens), and for numbers and codes at least ``size`` of every digit count the generator makes."""
     from sepllm_core.recall_data import open_code, open_name, open_number
 
-    makers = {"code word": open_code, "number": open_number, "city": open_name}
     pools: dict[str, list[str]] = {}
-    for kind, make in makers.items():
-        values: list[str] = []
-        while len(values) < size:
-            value = make(rng)
-            if not any(value.startswith(v) or v.startswith(value) for v in values):
-                values.append(value)
-        pools[kind] = values
+    names: list[str] = []
+    while len(names) < size:
+        name = open_name(rng)
+        if not any(name.startswith(v) or v.startswith(name) for v in names):
+            names.append(name)
+    pools["city"] = names
+    for kind, make, shapes in (("code word", open_code, (2, 3)), ("number", open_number, (2, 3, 5, 6))):
+        values: dict[str, None] = {}
+        while min(sum(_shape(v) == n for v in values) for n in shapes) < size:
+            values[make(rng)] = None
+        pools[kind] = list(values)
     return pools
 
 

@@ -294,6 +294,23 @@ def test_answer_probe_scores_the_first_value_token(default_model, shared_data, o
     assert model.config._attn_implementation == "sdpa"  # the route forward switched back
 
 
+def test_adapt_eval_recall_only_measures_the_chosen_caches_with_made_up_values(default_model, shared_data,
+                                                                               one_thread):
+    """--recall-only --policies --open-values --no-fill: no perplexity, only those caches, the options recorded."""
+    from benchmarks.adapt_eval import evaluate
+    from sepllm_core.adapt import separator_lookup
+
+    model, tokenizer = default_model
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    result = evaluate(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), budget=256,
+                      recall_tokens=700, seeds=(0,), window_len=512, max_windows=1, separators=64, local=32,
+                      fill_recent=False, open_values=True, policies=("sepllm", "full"), perplexity=False)
+    assert "perplexity" not in result and sorted(result["recall"]) == ["full", "sepllm"]
+    assert result["sepllm_fill_recent"] is False and result["open_values"] is True
+    assert result["recall"]["full"]["recall_early_count"] == "5/5"  # made-up values are copied under full attention
+
+
 def test_separator_readout_reports_every_layer_and_a_constant_state_reads_nothing(default_model, shared_data,
                                                                                    one_thread):
     from benchmarks.adapt_eval import separator_readout

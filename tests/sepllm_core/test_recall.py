@@ -38,9 +38,9 @@ def test_open_values_are_made_up_and_keep_the_subjects_and_questions():
         assert not set(candidates) & closed_lists
         assert not any(a != b and a.startswith(b) for a in candidates for b in candidates)  # ranking sums tokens
         if fact.kind == "number":
-            assert all(c.isdigit() and len(c) != 4 for c in candidates)  # the closed numbers are 4-digit
+            assert all(c.isdigit() and len(c) == len(fact.value) != 4 for c in candidates)  # closed ones: 4 digits
         if fact.kind == "code word":
-            assert all(c[2] == "-" for c in candidates)
+            assert all(c[2] == "-" and len(c) == len(fact.value) for c in candidates)
         assert fact.sentence.endswith(f" {fact.value}.")
     assert make_facts(10, seed=3, open_values=True) == made_up
     assert make_facts(10, seed=3) == closed  # the closed lists are unchanged by the option
