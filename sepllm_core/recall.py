@@ -132,8 +132,8 @@ def make_facts(count: int = 10, seed: int = 0, *, open_values: bool = False) -> 
     ``DISTRACTORS`` wrong values of its own kind that are not planted anywhere in the text.
     With ``open_values`` the values and distractors are made up per seed
     (:mod:`sepllm_core.recall_data`'s generators: codes such as ``"QX-47"``, 2-3 or 5-6 digit numbers,
-    invented town names), so no answer can come from the model's priors; subjects, sentences and
-    questions are the same as without.
+    invented town names), so no answer can come from the model's priors; a number's or code's
+    distractors have its digit count. Subjects, sentences and questions are the same as without.
     """
     if count < 1:
         raise ValueError(f"need at least one fact, got {count}")
