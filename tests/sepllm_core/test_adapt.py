@@ -275,6 +275,12 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     assert float(rows[0]["full_answer_kl"]) >= 0  # the full-attention answer term ran (0 while LoRA B is 0)
 
 
+def _cats_heldout(tokenizer, shared_data) -> list[torch.Tensor]:
+    """The held-out tenth of the Cats book, as the evaluation splits it."""
+    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
+    return split_tokens(read_texts([book]), tokenizer, 0.1)[1]
+
+
 @pytest.mark.parametrize("open_values", [False, True])
 def test_answer_probe_scores_the_first_value_token(default_model, shared_data, one_thread, open_values):
     """The probe's log-probability and rank of the first value token: full attention beats a tiny window."""
@@ -282,8 +288,7 @@ def test_answer_probe_scores_the_first_value_token(default_model, shared_data, o
     from sepllm_core.adapt import separator_lookup
 
     model, tokenizer = default_model
-    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
-    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    heldout = _cats_heldout(tokenizer, shared_data)
     probe = answer_probe(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), seq_len=384,
                          local=8, sequences=2, route=True, open_values=open_values)
     assert probe["far_first_tokens"] >= 2
@@ -301,8 +306,7 @@ def test_adapt_eval_recall_only_measures_the_chosen_caches_with_made_up_values(d
     from sepllm_core.adapt import separator_lookup
 
     model, tokenizer = default_model
-    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
-    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    heldout = _cats_heldout(tokenizer, shared_data)
     result = evaluate(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), budget=256,
                       recall_tokens=700, seeds=(0,), window_len=512, max_windows=1, separators=64, local=32,
                       fill_recent=False, open_values=True, policies=("sepllm", "full"), perplexity=False)
@@ -317,8 +321,7 @@ def test_separator_readout_reports_every_layer_and_a_constant_state_reads_nothin
     from sepllm_core.adapt import separator_lookup
 
     model, tokenizer = default_model
-    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
-    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    heldout = _cats_heldout(tokenizer, shared_data)
     readout = separator_readout(model, tokenizer, heldout, separator_lookup(tokenizer, "sentence"), seq_len=256,
                                 sequences=8)
     layers = model.config.num_hidden_layers + 1
@@ -439,8 +442,7 @@ def test_answer_probe_through_a_cache_matches_full_attention_until_it_evicts(def
     from sepllm_core.recall import cache_config_for
 
     model, tokenizer = default_model
-    book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
-    _, heldout = split_tokens(read_texts([book]), tokenizer, 0.1)
+    heldout = _cats_heldout(tokenizer, shared_data)
     table = separator_lookup(tokenizer, "sentence")
     kwargs = dict(seq_len=384, local=8, sequences=2, open_values=True, min_distance=128)
     roomy = answer_probe(model, tokenizer, heldout, table, cache_config=cache_config_for("sepllm", 512), **kwargs)
