@@ -248,6 +248,20 @@ OPEN_TEMPLATES: tuple[FactTemplate, ...] = (
                  "Under which ticket is the seat on the {subject} booked?", TRAINS, "code"),
     FactTemplate("crate", "The crate of {subject} is stamped with the mark",
                  "Which mark is stamped on the crate of {subject}?", CARGOES, "code"),
+    FactTemplate("horse", "The {subject}'s horse is called", "What is the {subject}'s horse called?", OCCUPATIONS,
+                 "name"),
+    FactTemplate("teacher", "The {subject} learned the trade from a man named",
+                 "From whom did the {subject} learn the trade?", OCCUPATIONS, "name"),
+    FactTemplate("steersman", "The boat that carried the {subject} was steered by a man named",
+                 "Who steered the boat that carried the {subject}?", CARGOES, "name"),
+    FactTemplate("locker", "The {subject} is stored in locker number", "In which locker is the {subject} stored?",
+                 OBJECTS, "number"),
+    FactTemplate("weight", "The load of {subject} weighed", "How much did the load of {subject} weigh?", CARGOES,
+                 "number"),
+    FactTemplate("serial", "The serial number on the {subject} is", "What is the serial number on the {subject}?",
+                 ITEMS, "code"),
+    FactTemplate("permit", "The {subject} holds a permit marked", "Which permit does the {subject} hold?",
+                 OCCUPATIONS, "code"),
 )
 
 #: How a question and its answer are framed after the text; the answer restates the fact's stem.
