@@ -444,7 +444,7 @@ def test_answer_probe_through_a_cache_matches_full_attention_until_it_evicts(def
     model, tokenizer = default_model
     heldout = _cats_heldout(tokenizer, shared_data)
     table = separator_lookup(tokenizer, "sentence")
-    kwargs = dict(seq_len=384, local=8, sequences=2, open_values=True, min_distance=128)
+    kwargs = dict(seq_len=448, local=8, sequences=2, open_values=True, min_distance=128)
     roomy = answer_probe(model, tokenizer, heldout, table, cache_config=cache_config_for("sepllm", 512), **kwargs)
     assert roomy["far_first_tokens"] >= 2
     assert roomy["kl_far"] < 0.05
