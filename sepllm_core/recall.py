@@ -42,6 +42,8 @@ PLACES = (
     "grain store", "harbour office", "powder room", "clock tower", "west bridge", "ferry landing",
 )
 DISTRACTORS = 9
+#: Most facts per document: each needs its own subject (15 people for numbers and cities, 12 places).
+MAX_FACTS = 23
 FIRST_HALF = 0.5
 
 
@@ -135,8 +137,8 @@ def make_facts(count: int = 10, seed: int = 0, *, open_values: bool = False) -> 
     invented town names), so no answer can come from the model's priors; a number's or code's
     distractors have its digit count. Subjects, sentences and questions are the same as without.
     """
-    if count < 1:
-        raise ValueError(f"need at least one fact, got {count}")
+    if not 1 <= count <= MAX_FACTS:
+        raise ValueError(f"need at least one fact and at most {MAX_FACTS}, got {count}")
     rng = random.Random(seed)
     depths = [0.05 + 0.9 * i / (count - 1) for i in range(count)] if count > 1 else [0.5]
     kinds = [("code word", "number", "city")[i % 3] for i in range(count)]
@@ -201,8 +203,12 @@ def _open_pools(rng: random.Random, size: int) -> dict[str, list[str]]:
     pools["city"] = names
     for kind, make, shapes in (("code word", open_code, (2, 3)), ("number", open_number, (2, 3, 5, 6))):
         values: dict[str, None] = {}
-        while min(sum(_shape(v) == n for v in values) for n in shapes) < size:
-            values[make(rng)] = None
+        per_shape: dict[int | None, int] = dict.fromkeys(shapes, 0)
+        while min(per_shape.values()) < size:
+            value = make(rng)
+            if value not in values:
+                values[value] = None
+                per_shape[_shape(value)] += 1
         pools[kind] = list(values)
     return pools
 

@@ -120,9 +120,12 @@ def _config(args: argparse.Namespace, policy: str) -> Any:
 
 
 def _recall(args: argparse.Namespace) -> int:
-    from sepllm_core.recall import cache_factory_for, measure_recall
+    from sepllm_core.recall import MAX_FACTS, cache_factory_for, measure_recall
 
     seeds = _seeds(args.seeds)
+    if not 1 <= args.facts <= MAX_FACTS:
+        raise SystemExit(f"sepsum eval: --facts must be 1 to {MAX_FACTS} (each fact needs its own subject), "
+                         f"got {args.facts}")
     text = _read_text(args.text_file)
     config = _config(args, args.cache)
     model, tokenizer = load_model_and_tokenizer(args.model)

@@ -52,6 +52,8 @@ def test_recall_text_without_document(installed_home, shared_data, capsys):
 def test_recall_rejects_bad_seeds_and_missing_file(installed_home, tmp_path, capsys):
     with pytest.raises(SystemExit, match="--seeds"):
         main(["eval", "recall", str(tmp_path / "x.txt"), "--seeds", "a,b"])
+    with pytest.raises(SystemExit, match="--facts must be 1 to 23"):
+        main(["eval", "recall", str(tmp_path / "x.txt"), "--facts", "30"])
     assert main(["eval", "recall", str(tmp_path / "missing.txt")]) == 3
     assert "missing.txt cannot be read" in capsys.readouterr().err
 

@@ -44,6 +44,10 @@ def test_open_values_are_made_up_and_keep_the_subjects_and_questions():
         assert fact.sentence.endswith(f" {fact.value}.")
     assert make_facts(10, seed=3, open_values=True) == made_up
     assert make_facts(10, seed=3) == closed  # the closed lists are unchanged by the option
+    assert len(make_facts(recall.MAX_FACTS, seed=1, open_values=True)) == recall.MAX_FACTS
+    for too_many in (recall.MAX_FACTS + 1, 80):  # 80 made-up facts once looped forever (90 two-digit numbers)
+        with pytest.raises(ValueError, match=f"at most {recall.MAX_FACTS}"):
+            make_facts(too_many, seed=1, open_values=True)
 
 
 def test_make_facts_rejects_zero():
