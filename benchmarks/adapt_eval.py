@@ -3,7 +3,9 @@
 Perplexity at equal budget runs each held-out window in one forward under a mask that emulates
 the cache token by token (``sepllm_core.training_mask.budget_mask``, original positions): full
 attention, the recent window (initial + newest), and SepLLM (initial + newest separators + newest
-tokens), scoring only tokens past the budget. Recall is ``sepllm_core.recall.measure_recall``
+tokens), scoring only tokens past the budget. With ``--positions shifted`` (kept entries renumbered
+contiguously, which no single-forward mask can emulate) each window is streamed through the real
+caches in chunks of ``--ppl-chunk`` tokens instead. Recall is ``sepllm_core.recall.measure_recall``
 streamed through the real ``sepllm_core`` caches, on held-out text.
 
     .venv/bin/python -m benchmarks.adapt_eval --adapter DIR --text ../shared/data/books/*.txt \\
@@ -71,14 +73,62 @@ def budget_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Ten
     return {p: math.exp(nll[p] / scored) for p in policies}
 
 
+def streamed_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *, budget: int = 1024,
+                        separators: int | None = None, local: int | None = None, window_len: int = 4096,
+                        max_windows: int = 8, policies: Sequence[str] = POLICIES, fill_recent: bool = True,
+                        positions: str = "shifted", chunk_size: int = 64) -> dict[str, float]:
+    """:func:`budget_perplexity`'s windows and scored tokens, read through the real caches in chunks.
+
+    For position modes a mask cannot emulate (``shifted``). A token sees the cache (at most
+    ``budget`` entries) plus the earlier tokens of its chunk, so every cache gets up to
+    ``chunk_size - 1`` entries more than ``budget`` at the same moments.
+    """
+    from sepllm_core.cache import build_cache
+    from sepllm_core.positions import find_rotary_module
+    from sepllm_core.recall import cache_config_for
+
+    windows = [doc[start : start + window_len] for doc in docs
+               for start in range(0, doc.numel() - window_len + 1, window_len)][:max_windows]
+    if not windows:
+        raise ValueError(f"held-out text is shorter than one window of {window_len} tokens")
+    rotary = find_rotary_module(model)
+    result = {}
+    for policy in policies:
+        config = (cache_config_for(policy, budget, separators=separators, local=local, fill_recent=fill_recent,
+                                   chunk_size=chunk_size, positions=positions) if policy == "sepllm"
+                  else cache_config_for(policy, budget, chunk_size=chunk_size, positions=positions))
+        nll, scored = 0.0, 0
+        for window in windows:
+            cache = build_cache(model.config, config, table, rotary=rotary)
+            ids = window[None].to(model.device)  # (1, W)
+            for begin in range(0, ids.shape[1], chunk_size):
+                piece = ids[:, begin : begin + chunk_size]  # (1, q)
+                with torch.inference_mode():
+                    cache.push_tokens(piece)
+                    logits = model(input_ids=piece, position_ids=cache.next_position_ids(piece.shape[1]),
+                                   cache=cache, use_cache=True, logits_to_keep=0).logits[0]  # (q, V)
+                    cache.compress()
+                # logits[i] predicts ids[begin + i + 1]; score targets past the budget, as budget_perplexity
+                first = max(budget + 1 - begin - 1, 0)
+                last = min(piece.shape[1], ids.shape[1] - begin - 1)
+                if first < last:
+                    targets = ids[0, begin + first + 1 : begin + last + 1]
+                    nll += float(torch.nn.functional.cross_entropy(logits[first:last].float(), targets,
+                                                                   reduction="sum"))
+                    scored += targets.numel()
+        result[policy] = math.exp(nll / scored)
+    return result
+
+
 def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor, *, budget: int = 1024,
                      tokens: int = 6144, seeds: Sequence[int] = (0, 1, 2), separators: int | None = None,
                      local: int | None = None, policies: Sequence[str] = POLICIES, fill_recent: bool = True,
-                     open_values: bool = False) -> dict[str, dict[str, Any]]:
+                     open_values: bool = False, positions: str = "auto") -> dict[str, dict[str, Any]]:
     """Planted-fact recall through each cache; separators come from ``table``.
 
     ``separators`` / ``local`` size the SepLLM cache (default budget/4 each; the rest of the budget
     holds the newest tokens unless ``fill_recent`` is False). ``open_values``: made-up values.
+    ``positions``: every cache's position mode (``CacheConfig.positions``).
     """
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
@@ -87,8 +137,9 @@ def recall_by_policy(model: Any, tokenizer: Any, text: str, table: torch.Tensor,
     rotary = find_rotary_module(model)
     results = {}
     for policy in policies:
-        config = (cache_config_for(policy, budget, separators=separators, local=local, fill_recent=fill_recent)
-                  if policy == "sepllm" else cache_config_for(policy, budget))
+        config = (cache_config_for(policy, budget, separators=separators, local=local, fill_recent=fill_recent,
+                                   positions=positions)
+                  if policy == "sepllm" else cache_config_for(policy, budget, positions=positions))
         report = measure_recall(
             model, tokenizer, text, tokens=tokens, cache_name=policy, seeds=seeds, open_values=open_values,
             cache_factory=lambda config=config: build_cache(model.config, config, table, rotary=rotary))
@@ -303,12 +354,23 @@ def evaluate(model: Any, tokenizer: Any, heldout: Sequence[torch.Tensor], table:
              budget: int, recall_tokens: int, seeds: Sequence[int], window_len: int, max_windows: int,
              separators: int | None = None, local: int | None = None, fill_recent: bool = True,
              open_values: bool = False, policies: Sequence[str] = POLICIES,
-             perplexity: bool = True) -> dict[str, Any]:
-    """Perplexity at equal budget (unless ``perplexity`` is False) and recall on the held-out token streams."""
+             perplexity: bool = True, positions: str = "auto", ppl_chunk: int = 64) -> dict[str, Any]:
+    """Perplexity at equal budget (unless ``perplexity`` is False) and recall on the held-out token streams.
+
+    ``positions``: the caches' position mode (``CacheConfig.positions``). Perplexity is mask-emulated
+    (original positions) unless it is ``shifted``; then it is streamed in chunks of ``ppl_chunk``.
+    """
     started = time.perf_counter()
     result: dict[str, Any] = {"budget": budget, "sepllm_separators": separators, "sepllm_local": local,
-                              "sepllm_fill_recent": fill_recent, "open_values": open_values}
-    if perplexity:
+                              "sepllm_fill_recent": fill_recent, "open_values": open_values,
+                              "positions": positions}
+    if perplexity and positions == "shifted":
+        result["perplexity_streamed_chunk"] = ppl_chunk
+        result["perplexity"] = streamed_perplexity(model, heldout, table, budget=budget, window_len=window_len,
+                                                   max_windows=max_windows, separators=separators, local=local,
+                                                   fill_recent=fill_recent, policies=policies,
+                                                   positions=positions, chunk_size=ppl_chunk)
+    elif perplexity:
         result["perplexity"] = budget_perplexity(model, heldout, table, budget=budget, window_len=window_len,
                                                  max_windows=max_windows, separators=separators, local=local,
                                                  fill_recent=fill_recent, policies=policies)
@@ -317,7 +379,8 @@ def evaluate(model: Any, tokenizer: Any, heldout: Sequence[torch.Tensor], table:
         text = tokenizer.decode(longest.tolist())
         result["recall"] = recall_by_policy(model, tokenizer, text, table, budget=budget, tokens=recall_tokens,
                                             seeds=seeds, separators=separators, local=local,
-                                            fill_recent=fill_recent, open_values=open_values, policies=policies)
+                                            fill_recent=fill_recent, open_values=open_values, policies=policies,
+                                            positions=positions)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -391,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", default=",".join(POLICIES),
                         help=f"comma-separated caches to measure (default {','.join(POLICIES)})")
     parser.add_argument("--recall-only", action="store_true", help="skip the perplexity at equal budget")
+    parser.add_argument("--positions", choices=("auto", "original", "shifted"), default="auto",
+                        help="the caches' position mode (default auto: original inside the model's context); "
+                             "shifted renumbers kept entries contiguously and streams the perplexity")
+    parser.add_argument("--ppl-chunk", type=int, default=64,
+                        help="chunk of the streamed perplexity (with --positions shifted; default 64)")
     parser.add_argument("--phase", choices=("both", "before", "after"), default="both",
                         help="evaluate the base model, the adapted one, or both (a phase merges into --out)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
@@ -427,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
                    window_len=args.window_len, max_windows=args.max_windows, separators=args.sep_keep,
                    local=args.local, fill_recent=not args.no_fill, open_values=args.open_values,
-                   policies=_policies(args.policies, parser), perplexity=not args.recall_only)
+                   policies=_policies(args.policies, parser), perplexity=not args.recall_only,
+                   positions=args.positions, ppl_chunk=args.ppl_chunk)
     if args.readout:
         if args.adapter is not None:
             model = load_adapted(model, args.adapter, merge=True)

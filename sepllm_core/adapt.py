@@ -112,6 +112,10 @@ class AdaptConfig:
     #: Start from this adapter's LoRA weights (same rank and targets) instead of a fresh LoRA; the
     #: teacher is still the base model.
     init_adapter: str = ""
+    #: Local window of the SepLLM mask on plain-text rows (0: ``local``). A wider one than the recall
+    #: rows' keeps the adapter close to the base model where the evaluated cache holds many recent
+    #: tokens (perplexity), while the narrow window of the recall rows forces facts through separators.
+    plain_local: int = 0
 
     def validate(self) -> None:
         if self.steps < 1 or self.seq_len < 8 or self.batch_size < 1:
@@ -119,9 +123,12 @@ class AdaptConfig:
                              f"{self.seq_len}, {self.batch_size})")
         if self.local < 1 or self.initial < 0:
             raise ValueError(f"need local >= 1 and initial >= 0 (got {self.local}, {self.initial})")
-        if self.local >= self.seq_len:
-            raise ValueError(f"local window {self.local} must be shorter than seq_len {self.seq_len}, "
-                             "or the student sees everything the teacher sees")
+        for name, window in (("local", self.local), ("plain_local", self.plain_local)):
+            if window >= self.seq_len:
+                raise ValueError(f"{name} window {window} must be shorter than seq_len {self.seq_len}, "
+                                 "or the student sees everything the teacher sees")
+        if self.plain_local < 0:
+            raise ValueError(f"plain_local must be >= 0 (0: the same as local), got {self.plain_local}")
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if self.separators not in SEPARATOR_SETS:
@@ -805,8 +812,7 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
         routed = config.route_weight > 0 and batch.routes is not None
         with torch.no_grad(), model.disable_adapter():
             teacher_logits = model(input_ids=input_ids, use_cache=False).logits  # (B, T, V)
-        mask = to_attention_mask(sepllm_mask(input_ids, table, initial=config.initial, local=config.local),
-                                 attn, compute_dtype)  # (B, 1, T, T)
+        mask = to_attention_mask(student_mask(input_ids, table, config, answer_mask), attn, compute_dtype)
         route_attention = None
         if routed and batch.routes is not None:
             student, route, route_attention = captured_route_loss(
@@ -865,6 +871,21 @@ def adapt(model: Any, tokenizer: Any, train_docs: Sequence[torch.Tensor], config
     save_adapter(model, out, config, base_model=base_model, history=history,
                  separators=int(table.sum()))
     yield AdaptDone(out_dir=str(out), steps_done=done, stopped_by="steps", history=history)
+
+
+def student_mask(input_ids: torch.Tensor, table: torch.Tensor, config: AdaptConfig,
+                 answer_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The SepLLM mask of each row, BoolTensor [B, 1, T, T]: ``config.local`` on recall rows (those with
+    answer tokens in ``answer_mask`` [B, T]), ``config.plain_local`` (when set) on plain-text rows."""
+    mask = sepllm_mask(input_ids, table, initial=config.initial, local=config.local)
+    if not config.plain_local or config.plain_local == config.local:
+        return mask
+    plain = (torch.ones(input_ids.shape[0], dtype=torch.bool) if answer_mask is None
+             else ~answer_mask.any(dim=1).cpu()).to(mask.device)  # (B,)
+    if not bool(plain.any()):
+        return mask
+    wide = sepllm_mask(input_ids, table, initial=config.initial, local=config.plain_local)
+    return torch.where(plain[:, None, None, None], wide, mask)
 
 
 def save_adapter(model: Any, out_dir: Path, config: AdaptConfig, *, base_model: str,

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seq-len", type=int, default=1024, help="tokens per training sequence (default 1024)")
     parser.add_argument("--batch-size", type=int, default=1, help="sequences per step (default 1)")
     parser.add_argument("--local", type=int, default=128, help="local window of the SepLLM mask (default 128)")
+    parser.add_argument("--plain-local", type=int, default=0, metavar="N",
+                        help="local window of the mask on plain-text rows when recall rows are mixed in "
+                             "(default 0: --local); a wider one holds the perplexity")
     parser.add_argument("--initial", type=int, default=4, help="initial tokens always visible (default 4)")
     parser.add_argument("--separators", choices=("default", "sentence"), default="default",
                         help="separator set: punctuation + line breaks (default), or sentence enders only "
@@ -115,6 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     config = AdaptConfig(steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, local=args.local,
+                         plain_local=args.plain_local,
                          initial=args.initial, lr=args.lr, lora_r=args.rank, lora_alpha=2 * args.rank,
                          lm_weight=args.lm_weight, holdout_fraction=args.holdout,
                          recall_share=args.recall_share, answer_weight=args.answer_weight,

@@ -28,6 +28,20 @@ GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 GGUF_BYTES = 98_362_432
 
 
+#: The SepLLM adapter for the default model that ships in ``resources/`` (``sepsum adapt``, issue 8;
+#: docs/BENCHMARKS.md section 4). Selectable by this name; see :data:`ADAPTED_BY_DEFAULT`.
+ADAPTER_NAME = f"{DEFAULT_MODEL_NAME}-sepllm"
+SHIPPED_ADAPTERS = Path(__file__).resolve().parents[2] / "resources" / "adapters"
+#: Whether the default model is loaded with the shipped adapter merged in (when the adapter is there).
+ADAPTED_BY_DEFAULT = False
+
+
+def shipped_adapter_dir() -> Path | None:
+    """The adapter folder shipped in ``resources/adapters`` (repository, wheel or desktop bundle), if any."""
+    folder = SHIPPED_ADAPTERS / ADAPTER_NAME
+    return folder if (folder / "adapter_model.safetensors").is_file() else None
+
+
 def default_model_dir() -> Path:
     return paths.models_dir() / DEFAULT_MODEL_NAME
 

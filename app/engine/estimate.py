@@ -135,7 +135,7 @@ def model_info_for(name_or_path: str | None) -> tuple[str, ModelInfo]:
     from app.engine import registry
 
     entry = registry.resolve(name_or_path)
-    path = Path(entry.path)
+    path = Path(registry.base_of(entry).path)  # an adapter is merged into its base: the same size
     if path.is_file() and path.suffix.lower() == ".gguf":
         return entry.name, read_gguf_info(path)
     return entry.name, read_model_info(path)

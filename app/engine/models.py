@@ -10,6 +10,7 @@ from typing import Any
 
 from app import offline
 from app.engine import devices, registry
+from app.engine.adapters import apply_adapter, read_adapter, read_settings
 from app.engine.estimate import FOUR_BIT_SOURCES, check_fits, estimate_memory
 from app.engine.memory import out_of_memory_as_resource_error
 from app.engine.model_info import read_model_info
@@ -40,6 +41,10 @@ class LoadedModel:
     load_seconds: float
     packed_layers: int = 0  # linear layers prepacked for oneDNN (CPU bf16 inference only)
     decode_weights: str = "model"  # int4 | bf16 (CPU decode step) | model (the model's own weights)
+    variant: str = "base"  # "base", or the label of the SepLLM adapter merged into it
+    separators: str = "default"  # separator set the model was adapted for (sepllm_core.adapt.SEPARATOR_SETS)
+    positions: str = ""  # the cache position mode an adapted model wants ("" : no preference)
+    separator_table: Any = None  # BoolTensor [vocab] of ``separators``; None for the default set
 
 
 def resolve_model(name_or_path: str | None) -> ModelEntry:
@@ -111,7 +116,9 @@ def load_model(
     device = devices.choose_device(device)
     torch_dtype = devices.choose_dtype(device, dtype)
     entry = resolve_model(name_or_path)
-    folder = Path(entry.path)
+    adapter = read_adapter(entry.path) if entry.source == "adapter" else None
+    folder = Path(registry.base_of(entry).path)
+    adapted = adapter or read_settings(folder)  # an adapter, or a model merged by 'sepsum adapt --merge'
     info = read_model_info(folder)  # refuses pickles, missing config, unreadable headers
     if info.quantization and quant != "none":
         raise ModelError(f"{entry.name} is already quantized ({info.quantization}): use --quant none")
@@ -146,6 +153,13 @@ def load_model(
             f"{entry.name} could not be loaded from {folder} ({detail}): "
             "re-import it or reinstall with 'sepsum models install-default --force'"
         ) from exc
+    if adapter is not None:  # merged before packing: inference runs the plain model code
+        model = apply_adapter(model, entry.path)
+    table = None
+    if adapted is not None and adapted.separators != "default":
+        from sepllm_core.adapt import separator_lookup
+
+        table = separator_lookup(tokenizer, adapted.separators)
     model.eval()
     packed = 0
     if pack and device == "cpu" and quant == "none":
@@ -169,10 +183,15 @@ def load_model(
         packed_layers=packed,
         decode_weights=("int4" if getattr(model, "_sepllm_int4", False)
                         else "bf16" if packed else "model"),
+        variant=f"SepLLM-adapted ({entry.name})" if adapted else "base",
+        separators=adapted.separators if adapted else "default",
+        positions=adapted.positions if adapted else "",
+        separator_table=table,
     )
     log.info(
-        "loaded %s on %s (%s, quant %s, decode weights %s): %.0f MB in %.1f s",
+        "loaded %s (%s) on %s (%s, quant %s, decode weights %s): %.0f MB in %.1f s",
         loaded.name,
+        loaded.variant,
         device,
         loaded.dtype,
         quant,

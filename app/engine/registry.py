@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from app import paths
+from app.engine import adapters
 from app.errors import ModelError
 
 
@@ -52,17 +53,44 @@ def register_default(folder: Path) -> None:
     from app.engine.default_model import DEFAULT_MODEL_NAME
 
     add(ModelEntry(name=DEFAULT_MODEL_NAME, path=str(folder), source="default"))
+    shipped = shipped_adapter_entry()
+    if shipped is not None:
+        add(shipped)
+
+
+def shipped_adapter_entry() -> ModelEntry | None:
+    """The entry of the SepLLM adapter for the default model that ships in ``resources/``, if any."""
+    from app.engine.default_model import ADAPTER_NAME, DEFAULT_MODEL_NAME, shipped_adapter_dir
+
+    folder = shipped_adapter_dir()
+    if folder is None:
+        return None
+    return ModelEntry(name=ADAPTER_NAME, path=str(folder), source="adapter", format="adapter",
+                      notes={"base": DEFAULT_MODEL_NAME, "adapter": str(folder), "shipped": True})
+
+
+def default_name() -> str:
+    """The model used when none is chosen: the default model, with the shipped adapter when it is on."""
+    from app.engine.default_model import ADAPTED_BY_DEFAULT, ADAPTER_NAME, DEFAULT_MODEL_NAME
+
+    return ADAPTER_NAME if ADAPTED_BY_DEFAULT and shipped_adapter_entry() is not None else DEFAULT_MODEL_NAME
 
 
 def resolve(name_or_path: str | None) -> ModelEntry:
     """A registered name, or a path to a model folder / GGUF file; ``None`` means the default."""
-    from app.engine.default_model import DEFAULT_MODEL_NAME
+    from app.engine.default_model import ADAPTER_NAME, DEFAULT_MODEL_NAME
 
     entries = load()
-    key = name_or_path or DEFAULT_MODEL_NAME
+    key = name_or_path or default_name()
     if key in entries:
         return entries[key]
+    if key == ADAPTER_NAME and shipped_adapter_entry() is not None:  # registered before the adapter shipped
+        return shipped_adapter_entry()
     candidate = Path(key).expanduser()
+    if candidate.is_dir() and adapters.is_adapter_folder(candidate):
+        info = adapters.read_adapter(candidate)
+        return ModelEntry(name=candidate.name, path=str(candidate), source="adapter", format="adapter",
+                          notes={"base": info.base, "adapter": str(candidate)})
     if candidate.exists():
         fmt = "gguf" if candidate.suffix.lower() == ".gguf" else "safetensors"
         return ModelEntry(name=candidate.name, path=str(candidate), source="path", format=fmt)
@@ -75,3 +103,21 @@ def resolve(name_or_path: str | None) -> ModelEntry:
         raise ModelError("the default model is not installed: run 'sepsum models install-default'")
     known = ", ".join(sorted(entries)) or "none"
     raise ModelError(f"no model named '{key}' (registered: {known}): run 'sepsum models list' or import it")
+
+
+def base_of(entry: ModelEntry) -> ModelEntry:
+    """The entry whose folder holds the weights: an adapter's base model, any other entry itself."""
+    if entry.source != "adapter":
+        return entry
+    notes = entry.notes or {}
+    base_path = notes.get("base_path")
+    if base_path and Path(base_path).is_dir():
+        return ModelEntry(name=notes.get("base") or Path(base_path).name, path=base_path, source="folder")
+    base = notes.get("base") or adapters.read_adapter(entry.path).base
+    if not base:
+        raise ModelError(f"{entry.path} does not say which model it adapts: run 'sepsum adapt' again")
+    try:
+        return resolve(base)
+    except ModelError as exc:
+        raise ModelError(f"the adapter {entry.name} needs its base model '{base}', which is not available "
+                         f"({exc})") from exc

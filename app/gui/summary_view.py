@@ -223,7 +223,10 @@ def _describe_stats(stats: dict[str, Any]) -> str:
     seconds = stats.get("seconds") or stats.get("elapsed_s") or stats.get("total_s")
     if seconds:
         parts.append(f"{float(seconds):.1f} s")
-    if stats.get("model"):
+    variant = stats.get("model_variant")
+    if variant and variant != "base":
+        parts.append(str(variant))  # "SepLLM-adapted (name)": says which weights wrote this summary
+    elif stats.get("model"):
         parts.append(str(stats["model"]))
     return " · ".join(parts)
 

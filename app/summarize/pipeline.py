@@ -69,6 +69,15 @@ def cache_config_for(request: SummaryRequest):
     return config.with_(chunk_size=chunk) if chunk else config
 
 
+def cache_for_model(cache_config, loaded):
+    """A SepLLM-adapted model reads its separators at the positions it was trained with (renumbered
+    inside the cache, docs/BENCHMARKS.md section 4), unless the cache asks for a mode explicitly."""
+    wanted = getattr(loaded, "positions", "")
+    if wanted and cache_config.bounded and cache_config.positions == "auto":
+        return cache_config.with_(positions=wanted)
+    return cache_config
+
+
 def load_model_for(request: SummaryRequest, cache_config):
     """Check the memory estimate, then load the model once for the whole batch."""
     from app.engine.estimate import check_fits, estimate_memory
@@ -122,7 +131,7 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
                    genre: str | None = None, metadata: dict[str, Any] | None = None,
                    warnings: tuple[str, ...] = ()) -> Iterator[PipelineEvent]:
     """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled"."""
-    cache_config = cache_config or cache_config_for(request)
+    cache_config = cache_for_model(cache_config or cache_config_for(request), loaded)
     tokenizer = loaded.tokenizer
     kind = request.kind if request.kind != "auto" else prompts.detect_kind(document_kind, text, genre)
     document_ids = encode_long(tokenizer, text)  # in pieces: one call on a book held ~150 MB more
@@ -155,7 +164,8 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     retried = False
     try:
         for decoding in (FIRST_TRY, RETRY):
-            run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids))
+            run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids),
+                              separators=getattr(loaded, "separator_table", None))
             generated = yield from MODES[mode](run, ctx, decoding)
             if not is_empty_summary(generated.text) or decoding is RETRY:
                 break
@@ -228,6 +238,7 @@ def build_stats(run: DocumentRun | None, loaded, cache_config, mode: str, kind: 
         "peak_rss_bytes": memory["peak_rss_bytes"],
         "peak_gpu_bytes": memory["gpu_peak_bytes"],
         "model": loaded.name,
+        "model_variant": getattr(loaded, "variant", "base"),
         "device": str(loaded.device),
         "dtype": _dtype_name(loaded.dtype),
         "quant": loaded.quant,

@@ -151,7 +151,8 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     bound = cache_config_for(base).max_entries
     cancel = threading.Event()
     ran: dict[tuple[str, str], dict[str, Any]] = {}  # results of computations that configurations share
-    report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name, "device": str(loaded.device),
+    report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name,
+                              "model_variant": getattr(loaded, "variant", "base"), "device": str(loaded.device),
                               "decode_weights": loaded.decode_weights, "rows_total": len(rows), "configs": []}
     for mode, cache in configs:
         results = []

@@ -65,10 +65,12 @@ class Generated:
 class DocumentRun:
     """Drives sessions for one document; create one per document (and per retry)."""
 
-    def __init__(self, model, tokenizer, cache_config, cancel: threading.Event, document_tokens: int):
+    def __init__(self, model, tokenizer, cache_config, cancel: threading.Event, document_tokens: int,
+                 separators=None):
         self.model = model
         self.tokenizer = tokenizer
         self.cache_config = cache_config
+        self.separators = separators  # BoolTensor [vocab] or None (the tokenizer's default set)
         self.cancel = cancel
         self.stats = RunStats(document_tokens=document_tokens)
         self.document_done = 0  # document tokens read so far (drives progress and ETA)
@@ -80,7 +82,8 @@ class DocumentRun:
         from sepllm_core.generate import Session
 
         self.stats.sessions += 1
-        return Session(self.model, self.tokenizer, cache_config or self.cache_config, cancel=self.cancel)
+        return Session(self.model, self.tokenizer, cache_config or self.cache_config, cancel=self.cancel,
+                       separators=self.separators)
 
     def feed(self, session, ids: list[int], protect: bool = False, document: bool = False) -> Iterator[Any]:
         """Feed ``ids``; yields document-level Progress and the core's MemorySample events."""

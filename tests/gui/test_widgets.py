@@ -78,6 +78,13 @@ def test_stats_line_names_the_decode_threads():
     assert _describe_stats({"decode_tokens_per_s": 3.25}) == "3.2 tok/s write"
 
 
+def test_stats_line_says_which_model_variant_wrote_the_summary():
+    stats = {"seconds": 2.0, "model": "smollm2-135m-instruct", "model_variant": "base"}
+    assert _describe_stats(stats).endswith("· smollm2-135m-instruct")
+    adapted = _describe_stats({**stats, "model_variant": "SepLLM-adapted (smollm2-135m-instruct)"})
+    assert adapted.endswith("· SepLLM-adapted (smollm2-135m-instruct)")
+
+
 def test_memory_panel_draws_kv_against_full_and_process_series(qtbot):
     panel = MemoryPanel()
     qtbot.addWidget(panel)

@@ -149,6 +149,23 @@ def test_init_adapter_starts_from_its_weights_and_refuses_another_rank(tmp_path,
         _run(attach_lora(_tiny_llama(), missing), missing, tmp_path / "fourth")
 
 
+def test_plain_rows_get_their_own_local_window():
+    """plain_local widens the mask of plain-text rows only; recall rows keep ``local``."""
+    from sepllm_core.adapt import student_mask
+
+    ids = _docs()[0][:96].reshape(2, 48)
+    answers = torch.zeros(2, 48, dtype=torch.bool)
+    answers[0, 40:43] = True  # row 0 is a recall row, row 1 plain text
+    narrow = sepllm_mask(ids, _table(), initial=2, local=6)
+    wide = sepllm_mask(ids, _table(), initial=2, local=24)
+    got = student_mask(ids, _table(), _config(plain_local=24), answers)
+    assert torch.equal(got[0], narrow[0]) and torch.equal(got[1], wide[1])
+    assert torch.equal(student_mask(ids, _table(), _config(), answers), narrow)  # 0: the same as local
+    assert torch.equal(student_mask(ids, _table(), _config(plain_local=24), None), wide)  # all plain
+    with pytest.raises(ValueError, match="plain_local window 48"):
+        _config(plain_local=48).validate()
+
+
 def test_config_and_text_errors(tmp_path):
     with pytest.raises(ValueError, match="shorter than seq_len"):
         AdaptConfig(seq_len=64, local=64).validate()
@@ -313,6 +330,25 @@ def test_adapt_eval_recall_only_measures_the_chosen_caches_with_made_up_values(d
     assert "perplexity" not in result and sorted(result["recall"]) == ["full", "sepllm"]
     assert result["sepllm_fill_recent"] is False and result["open_values"] is True
     assert result["recall"]["full"]["recall_early_count"] == "5/5"  # made-up values are copied under full attention
+
+
+def test_streamed_perplexity_token_by_token_equals_the_mask_emulation(default_model, shared_data, one_thread):
+    """Read one token at a time with original positions, the real caches score what budget_mask emulates."""
+    from benchmarks.adapt_eval import budget_perplexity, streamed_perplexity
+    from sepllm_core.adapt import separator_lookup
+
+    model, tokenizer = default_model
+    heldout = [t[:200] for t in _cats_heldout(tokenizer, shared_data)]
+    table = separator_lookup(tokenizer, "sentence")
+    options = dict(budget=96, separators=24, local=24, window_len=200, max_windows=1)
+    emulated = budget_perplexity(model, heldout, table, **options)
+    streamed = streamed_perplexity(model, heldout, table, positions="original", chunk_size=1, **options)
+    for policy in ("full", "window", "sepllm"):
+        assert streamed[policy] == pytest.approx(emulated[policy], rel=0.02), policy
+    assert streamed["window"] != pytest.approx(streamed["full"], rel=1e-3)  # the budget bites
+    shifted = streamed_perplexity(model, heldout, table, positions="shifted", chunk_size=16, **options)
+    assert shifted["full"] == pytest.approx(emulated["full"], rel=0.02)  # nothing evicted, nothing renumbered
+    assert 0.8 < shifted["sepllm"] / emulated["sepllm"] < 1.25
 
 
 def test_separator_readout_reports_every_layer_and_a_constant_state_reads_nothing(default_model, shared_data,
