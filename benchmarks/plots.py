@@ -97,11 +97,44 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def adapt_lineage_chart(folders: Sequence[Path], path: Path, points: int = 9) -> None:
+    """Training curves of an adapter trained in continued runs: each folder's ``history.csv`` in order,
+    steps added up, means over ``points`` equal spans (plain-text KL, answer KL and first-value loss of
+    recall rows)."""
+    import csv
+
+    rows: list[dict[str, str]] = []
+    for folder in folders:
+        with open(Path(folder) / "history.csv", encoding="utf-8") as handle:
+            rows.extend(csv.DictReader(handle))
+    every = -(-len(rows) // points)
+
+    def means(key: str, recall: bool | None) -> list[tuple[float, float]]:
+        points = []
+        for start in range(0, len(rows), every):
+            values = [float(r[key]) for r in rows[start : start + every] if r.get(key) not in ("", None)
+                      and (recall is None or (r.get("answer_kl") not in ("", None)) == recall)]
+            if values:
+                points.append((float(min(start + every, len(rows))), sum(values) / len(values)))
+        return points
+
+    line_chart(path, f"SepLLM adaptation, {len(folders)} continued runs, {len(rows)} steps (means of {every})",
+               "step", "loss", [("KL, plain rows", means("kl", False)),
+                                ("answer KL", means("answer_kl", True)),
+                                ("first-value LM", means("first_value_lm", True))])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=common.RESULTS_DIR)
     parser.add_argument("--out", type=Path, default=common.REPO / "docs" / "benchmarks")
+    parser.add_argument("--adapt-lineage", type=Path, nargs="+", default=None, metavar="DIR",
+                        help="only draw adapt_lineage.png from these adapter folders' history.csv, in training order")
     args = parser.parse_args(argv)
+    if args.adapt_lineage:
+        adapt_lineage_chart(args.adapt_lineage, args.out / "adapt_lineage.png")
+        print(f"{args.out / 'adapt_lineage.png'} written")
+        return 0
     scaling = [r for r in _read(args.results / "scaling.jsonl") if r["bench"] == "scaling"]
     if scaling:
         sep = sorted((r["tokens"], r) for r in scaling if r["cache"] == "sepllm")

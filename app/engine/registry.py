@@ -76,6 +76,13 @@ def default_name() -> str:
     return ADAPTER_NAME if ADAPTED_BY_DEFAULT and shipped_adapter_entry() is not None else DEFAULT_MODEL_NAME
 
 
+def default_label() -> str:
+    """How the app names the model used when none is chosen (says whether the shipped adapter is on)."""
+    from app.engine.default_model import ADAPTER_NAME
+
+    return "SmolLM2-135M-Instruct, SepLLM-adapted" if default_name() == ADAPTER_NAME else "SmolLM2-135M-Instruct"
+
+
 def resolve(name_or_path: str | None) -> ModelEntry:
     """A registered name, or a path to a model folder / GGUF file; ``None`` means the default."""
     from app.engine.default_model import ADAPTER_NAME, DEFAULT_MODEL_NAME

@@ -709,7 +709,9 @@ class MainWindow(QMainWindow):
         self.apply_settings({**self.settings, "length": length}, save=True)
 
     def _show_model_label(self) -> None:
-        model = self.settings.get("model") or "SmolLM2-135M-Instruct"
+        from app.engine.registry import default_label
+
+        model = self.settings.get("model") or default_label()
         self.model_label.setText(f"{model} · {self.settings.get('device', 'auto')} · "
                                  f"{self.settings.get('quant', 'none')} · cache {self.settings.get('cache')}")
 

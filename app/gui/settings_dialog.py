@@ -66,9 +66,10 @@ def preset_of(values: dict[str, Any]) -> str:
 
 def model_choices() -> list[tuple[str, str | None]]:
     """(label, value) pairs: the default model first, then every registered model."""
-    choices: list[tuple[str, str | None]] = [("Default model (SmolLM2-135M-Instruct)", None)]
+    from app.engine import registry
+
+    choices: list[tuple[str, str | None]] = [(f"Default model ({registry.default_label()})", None)]
     try:
-        from app.engine import registry
 
         entries = registry.load()
     except Exception:  # an unreadable registry must not block the dialog; the run reports it

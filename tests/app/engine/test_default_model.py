@@ -31,7 +31,7 @@ def test_install_default_converts_registers_and_loads(smollm2_wheel, isolated_ho
     assert 134_000_000 < info.parameters < 135_000_000
     assert registry.load()[default_model.DEFAULT_MODEL_NAME].path == str(folder)
 
-    loaded = load_model(None, device="cpu", dtype="bf16")
+    loaded = load_model(default_model.DEFAULT_MODEL_NAME, device="cpu", dtype="bf16")
     logits = next_token_logits(loaded)
     assert loaded.tokenizer.decode(int(logits.argmax())) == " Paris"
     assert (logits - reference_logits).abs().max() < 1e-3  # the same weights as the shared install

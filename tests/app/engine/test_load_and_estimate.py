@@ -19,6 +19,8 @@ from sepllm_core.cache import build_cache
 from sepllm_core.config import CacheConfig
 from tests.app.engine.conftest import next_token_logits
 
+BASE = "smollm2-135m-instruct"  # the default model without the shipped SepLLM adapter
+
 
 @pytest.mark.parametrize(
     ("quant", "dtype", "layer_class"),
@@ -32,13 +34,13 @@ from tests.app.engine.conftest import next_token_logits
 def test_load_on_cpu_matches_estimate_and_reference(
     installed_home, reference_logits, quant, dtype, layer_class
 ):
-    loaded = load_model(None, device="cpu", quant=quant, dtype=dtype)
+    loaded = load_model(BASE, device="cpu", quant=quant, dtype=dtype)
 
     assert (loaded.device, loaded.quant, loaded.dtype) == ("cpu", quant, dtype)
     assert type(loaded.model.model.layers[0].mlp.down_proj).__name__ == layer_class
     assert loaded.load_seconds > 0 and loaded.path.name == "smollm2-135m-instruct"
     # The estimate from the safetensors headers against what the loaded model holds.
-    estimate = estimate_memory(None, "cpu", quant, None, tokens=1024, dtype=dtype)
+    estimate = estimate_memory(BASE, "cpu", quant, None, tokens=1024, dtype=dtype)
     assert estimate.weights_bytes == pytest.approx(loaded.weights_bytes, rel=0.10)
     # Quantized logits stay close to bf16 and agree on the answer.
     logits = next_token_logits(loaded)
@@ -51,21 +53,21 @@ def test_load_on_cpu_matches_estimate_and_reference(
 def test_packed_for_inference_on_cpu_same_logits_same_memory(installed_home, reference_logits):
     """pack=True (what summarize and eval use): oneDNN-packed layers, equal logits, no extra weight bytes
     with bf16 decode weights; with ``auto`` the default model (4-bit already) gets int4 decode copies, counted."""
-    plain = load_model(None, device="cpu", dtype="bf16")
-    packed = load_model(None, device="cpu", dtype="bf16", pack=True, decode_weights="bf16")
+    plain = load_model(BASE, device="cpu", dtype="bf16")
+    packed = load_model(BASE, device="cpu", dtype="bf16", pack=True, decode_weights="bf16")
     layers = packed.model.config.num_hidden_layers
     assert (plain.packed_layers, packed.packed_layers) == (0, 7 * layers)
     assert type(packed.model.model.layers[0].mlp.down_proj).__name__ == "PackedLinear"
     assert packed.weights_bytes == plain.weights_bytes
     assert (plain.decode_weights, packed.decode_weights) == ("model", "bf16")
     assert torch.equal(next_token_logits(packed), next_token_logits(plain))
-    auto = load_model(None, device="cpu", dtype="bf16", pack=True)
+    auto = load_model(BASE, device="cpu", dtype="bf16", pack=True)
     assert auto.decode_weights == "int4" and torch.equal(next_token_logits(auto), next_token_logits(plain))
     linear_params = sum(p.numel() for name, p in plain.model.named_parameters() if "layers." in name and p.dim() == 2)
     assert auto.weights_bytes - plain.weights_bytes == linear_params // 2 + linear_params // 32 * 4  # codes, scale+zero
-    assert load_model(None, device="cpu", quant="8bit", pack=True).packed_layers == 0
+    assert load_model(BASE, device="cpu", quant="8bit", pack=True).packed_layers == 0
     with pytest.raises(ModelError, match="decode weights 'int2' not known"):
-        load_model(None, device="cpu", pack=True, decode_weights="int2")
+        load_model(BASE, device="cpu", pack=True, decode_weights="int2")
 
 
 def test_packing_adds_no_peak_memory(installed_home):
@@ -78,7 +80,7 @@ def test_packing_adds_no_peak_memory(installed_home):
     script = (
         "import sys, torch\n"
         "from app.engine.models import load_model\n"
-        "loaded = load_model(None, device='cpu', dtype='bf16', pack=sys.argv[1] != 'plain', decode_weights="
+        "loaded = load_model('smollm2-135m-instruct', device='cpu', dtype='bf16', pack=sys.argv[1] != 'plain', decode_weights="
         "'int4' if sys.argv[1] == 'int4' else 'bf16')\n"
         "with torch.no_grad():\n"
         "    loaded.model(torch.randint(100, 40000, (1, 512)))\n"
@@ -99,7 +101,7 @@ def test_packing_adds_no_peak_memory(installed_home):
 
 def test_quantized_weights_are_smaller(installed_home):
     sizes = {
-        q: estimate_memory(None, "cpu", q, None, tokens=1, dtype="bf16").weights_bytes
+        q: estimate_memory(BASE, "cpu", q, None, tokens=1, dtype="bf16").weights_bytes
         for q in ("none", "8bit", "4bit")
     }
     assert sizes["4bit"] < sizes["8bit"] < sizes["none"]
@@ -113,12 +115,12 @@ def test_kv_estimate_equals_a_real_cache(installed_home, default_model):
         cache = model(ids, use_cache=True).past_key_values
     held = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
 
-    full = estimate_memory(None, "cpu", "none", None, tokens=300, dtype="bf16")
+    full = estimate_memory(BASE, "cpu", "none", None, tokens=300, dtype="bf16")
     assert full.kv_bytes == full.kv_bytes_full == held == 2 * 30 * 3 * 64 * 2 * 300
-    bounded = estimate_memory(None, "cpu", "none", 100, tokens=300, dtype="bf16")
+    bounded = estimate_memory(BASE, "cpu", "none", 100, tokens=300, dtype="bf16")
     assert bounded.kv_entries == 100 and bounded.kv_bytes * 3 == held and bounded.kv_bytes_full == held
     int8 = CacheConfig.window(100).with_(chunk_size=16, kv_quant="int8")
-    quantized = estimate_memory(None, "cpu", "none", int8, tokens=300, dtype="bf16")
+    quantized = estimate_memory(BASE, "cpu", "none", int8, tokens=300, dtype="bf16")
     assert quantized.kv_bytes_per_entry == 2 * 30 * 3 * (64 + 2) and quantized.kv_bytes_full == held
     assert bounded.kv_bytes_int8 == 2 * 30 * 3 * (64 + 2) * 100
     assert quantized.kv_bytes_int8 == 0  # nothing left to suggest
@@ -133,10 +135,10 @@ def test_cache_config_objects_count_one_chunk_over_budget(installed_home):
     class Config:  # the fields estimate reads from sepllm_core.config.CacheConfig
         policy, max_entries, chunk_size = "sepllm", 1024, 256
 
-    estimate = estimate_memory(None, "cpu", "none", Config(), tokens=8192, dtype="bf16")
+    estimate = estimate_memory(BASE, "cpu", "none", Config(), tokens=8192, dtype="bf16")
     assert estimate.kv_entries == 1024 + 256 and estimate.bounded
     Config.policy = "full"
-    assert estimate_memory(None, "cpu", "none", Config(), tokens=8192, dtype="bf16").kv_entries == 8192
+    assert estimate_memory(BASE, "cpu", "none", Config(), tokens=8192, dtype="bf16").kv_entries == 8192
 
 
 def test_total_estimate_against_measured_peak_rss(installed_home, default_model_dir):
@@ -145,7 +147,7 @@ def test_total_estimate_against_measured_peak_rss(installed_home, default_model_
         "import json, torch\n"
         "from app.engine.models import load_model\n"
         "from app.engine.memory import sample_memory\n"
-        "loaded = load_model(None, device='cpu', dtype='bf16', pack=True)\n"
+        "loaded = load_model('smollm2-135m-instruct', device='cpu', dtype='bf16', pack=True)\n"
         "ids = torch.randint(100, 40000, (1, 2048))\n"
         "with torch.no_grad():\n"
         "    for start in range(0, 2048, 512):\n"
@@ -156,18 +158,18 @@ def test_total_estimate_against_measured_peak_rss(installed_home, default_model_
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
-    estimate = estimate_memory(None, "cpu", "none", None, tokens=2048, dtype="bf16")
+    estimate = estimate_memory(BASE, "cpu", "none", None, tokens=2048, dtype="bf16")
     assert 0.6 < estimate.total_bytes / peak < 1.5, (estimate.describe(), peak)
 
 
 def test_refusal_names_the_numbers_and_a_fix(installed_home):
-    huge = estimate_memory(None, "cpu", "none", None, tokens=2_000_000, dtype="bf16")
+    huge = estimate_memory(BASE, "cpu", "none", None, tokens=2_000_000, dtype="bf16")
     with pytest.raises(ResourceError) as caught:
         check_fits(huge, "cpu")
     message = str(caught.value)
     assert message.startswith("smollm2-135m-instruct needs ") and " of RAM (" in message
     assert "GB free: use a bounded cache (--cache sepllm) of at most " in message and "\n" not in message
-    check_fits(estimate_memory(None, "cpu", "none", 1024, tokens=2_000_000, dtype="bf16"), "cpu")
+    check_fits(estimate_memory(BASE, "cpu", "none", 1024, tokens=2_000_000, dtype="bf16"), "cpu")
 
 
 def test_suggests_the_lightest_quantization_that_fits():
@@ -220,10 +222,10 @@ def test_sample_memory_reports_rss_without_starting_cuda():
 def test_estimate_counts_the_int4_decode_copy(installed_home):
     """The pre-load estimate counts what ``load_model(pack=True)`` will hold: the default model (4-bit
     already) gets the int4 decode copy with ``auto``; ``bf16`` does not."""
-    bf16, auto, int4 = (estimate_memory(None, "cpu", "none", None, tokens=1024, dtype="bf16", decode_weights=w)
+    bf16, auto, int4 = (estimate_memory(BASE, "cpu", "none", None, tokens=1024, dtype="bf16", decode_weights=w)
                         for w in ("bf16", "auto", "int4"))
-    loaded = load_model(None, device="cpu", dtype="bf16", pack=True)
+    loaded = load_model(BASE, device="cpu", dtype="bf16", pack=True)
     assert auto.weights_bytes == int4.weights_bytes == pytest.approx(loaded.weights_bytes, rel=1e-5)  # + buffers
     assert auto.weights_bytes - bf16.weights_bytes == pytest.approx(66_355_200, rel=0.01)
-    assert estimate_memory(None, "cpu", "none", None, tokens=1024, dtype="bf16", decode_weights="auto",
+    assert estimate_memory(BASE, "cpu", "none", None, tokens=1024, dtype="bf16", decode_weights="auto",
                            four_bit_source=False).weights_bytes == bf16.weights_bytes

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.engine import default_model, registry
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "resources" / "sample.md"
@@ -33,7 +34,12 @@ def test_json_for_several_files_with_a_bad_one(installed_home, short_report, tmp
     assert good["summary"] and set(good["stats"]) >= STATS_KEYS
     stats = good["stats"]
     assert stats["device"] == "cpu" and stats["quant"] == "none" and stats["cache"]["policy"] == "sepllm"
-    assert stats["decode_weights"] == "int4"  # auto, and the default model is 4-bit already
+    if registry.default_name() == default_model.ADAPTER_NAME:  # the shipped adapter is merged: bf16 weights
+        assert stats["model_variant"] == f"SepLLM-adapted ({default_model.ADAPTER_NAME})"
+        assert stats["decode_weights"] == "bf16" and stats["cache"]["positions"] == "shifted"
+    else:
+        assert stats["model_variant"] == "base"
+        assert stats["decode_weights"] == "int4"  # auto, and the default model is 4-bit already
     assert 0 < stats["output_tokens"] <= 12 and stats["input_tokens"] > 500
     failed = next(o for o in objects if o["path"] == str(bad))
     assert "error" in failed
