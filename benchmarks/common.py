@@ -23,14 +23,16 @@ RESULTS_DIR = REPO / ".cache" / "bench"  # JSON lines, one record per measuremen
 
 
 def load_default_model(decode_weights: str = "bf16") -> tuple[Any, Any]:
-    """(model, tokenizer) of the default model in bf16 on CPU, packed as the app uses it.
+    """(model, tokenizer) of the default model in bf16 on CPU, packed as the app uses it; the base
+    weights, without the shipped SepLLM adapter (section 4 of docs/BENCHMARKS.md measures that one).
 
     ``decode_weights``: the weights the decode step reads (``app.engine.models.load_model``); the
     app's default is ``auto``, which is int4 for the default model.
     """
     from app.cli.eval_cmd import load_model_and_tokenizer
+    from app.engine.default_model import DEFAULT_MODEL_NAME
 
-    model, tokenizer = load_model_and_tokenizer(None, decode_weights)
+    model, tokenizer = load_model_and_tokenizer(DEFAULT_MODEL_NAME, decode_weights)
     return model.eval(), tokenizer
 
 
@@ -48,13 +50,13 @@ def book_ids(tokenizer: Any, book: str, tokens: int) -> Sequence[int]:
     return ids
 
 
-def build(model: Any, tokenizer: Any, config: Any) -> Any:
-    """A fresh ``sepllm_core`` cache for ``config`` (separator table built once per tokenizer)."""
+def build(model: Any, tokenizer: Any, config: Any, separators: torch.Tensor | None = None) -> Any:
+    """A fresh ``sepllm_core`` cache for ``config`` (default separator table built once per tokenizer)."""
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
     from sepllm_core.separators import separator_table
 
-    table = _TABLES.get(id(tokenizer))
+    table = separators if separators is not None else _TABLES.get(id(tokenizer))
     if table is None:
         table = _TABLES[id(tokenizer)] = separator_table(tokenizer)
     return build_cache(model.config, config, table, rotary=find_rotary_module(model))

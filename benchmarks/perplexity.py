@@ -21,8 +21,10 @@ from benchmarks import common
 
 
 def stream_perplexity(model: Any, tokenizer: Any, text: str | None, *, tokens: int, config: Any,
-                      score_from: int = 0, ids: list[int] | None = None) -> dict[str, Any]:
-    """Stream the first ``tokens`` tokens of ``text`` (or ``ids``) through a cache built from ``config``.
+                      score_from: int = 0, ids: list[int] | None = None,
+                      separators: torch.Tensor | None = None) -> dict[str, Any]:
+    """Stream the first ``tokens`` tokens of ``text`` (or ``ids``) through a cache built from ``config``
+    (``separators``: its separator table; default the tokenizer's default set).
 
     Returns ``{"ppl", "tokens", "tokens_scored", "kv_bytes_peak", "kv_entries_peak",
     "kv_bytes_full_equivalent", "prefill_tokens_per_s", "seconds", "cache_config"}``. The KV peak is
@@ -35,7 +37,7 @@ def stream_perplexity(model: Any, tokenizer: Any, text: str | None, *, tokens: i
             raise ValueError("give text or ids")
         ids = document_ids(text, tokenizer, tokens)
     ids = ids[:tokens]
-    cache = common.build(model, tokenizer, config)
+    cache = common.build(model, tokenizer, config, separators)
     chunk = config.chunk_size
     nll_sum, scored = 0.0, 0
     previous: torch.Tensor | None = None  # [vocab] log-probs predicting the first token of the next chunk

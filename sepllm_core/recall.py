@@ -452,14 +452,17 @@ def cache_config_for(policy: str, budget: int = 1024, *, initial: int = 4, separ
                        chunk_size=chunk_size, positions=positions)
 
 
-def cache_factory_for(model: Any, tokenizer: Any, config: Any) -> Callable[[], Any] | None:
-    """A function building a fresh ``sepllm_core`` cache for ``config`` (None: no document)."""
+def cache_factory_for(model: Any, tokenizer: Any, config: Any,
+                      separators: torch.Tensor | None = None) -> Callable[[], Any] | None:
+    """A function building a fresh ``sepllm_core`` cache for ``config`` (None: no document).
+
+    ``separators``: the separator table (default: ``separator_table(tokenizer)``'s default set)."""
     if config is None:
         return None
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
     from sepllm_core.separators import separator_table
 
-    table = separator_table(tokenizer)
+    table = separator_table(tokenizer) if separators is None else separators
     rotary = find_rotary_module(model)
     return lambda: build_cache(model.config, config, table, rotary=rotary)

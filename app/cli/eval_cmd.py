@@ -97,6 +97,18 @@ def load_model_and_tokenizer(name_or_path: str | None, decode_weights: str = "bf
     return model, tokenizer
 
 
+def _load_for(args: argparse.Namespace, config: Any) -> tuple[Any, Any, Any, Any]:
+    """(model, tokenizer, config, separator table) for ``--model``: a SepLLM-adapted model brings the
+    separator set it was trained on and, where ``--positions`` is auto, its position mode (as summaries do)."""
+    from app.engine.models import load_model
+    from app.summarize.pipeline import cache_for_model
+
+    loaded = load_model(args.model, pack=True, decode_weights="bf16")
+    if config is not None:
+        config = cache_for_model(config, loaded)
+    return loaded.model, loaded.tokenizer, config, loaded.separator_table
+
+
 def _seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
@@ -128,9 +140,10 @@ def _recall(args: argparse.Namespace) -> int:
                          f"got {args.facts}")
     text = _read_text(args.text_file)
     config = _config(args, args.cache)
-    model, tokenizer = load_model_and_tokenizer(args.model)
+    model, tokenizer, config, table = _load_for(args, config)
     report = measure_recall(
-        model, tokenizer, text, tokens=args.tokens, cache_factory=cache_factory_for(model, tokenizer, config),
+        model, tokenizer, text, tokens=args.tokens,
+        cache_factory=cache_factory_for(model, tokenizer, config, separators=table),
         cache_name=args.cache, facts=args.facts, seeds=seeds, chunk_size=args.chunk_size,
         protect_facts=args.cache == "control", open_values=args.open_values,
     )
@@ -166,9 +179,9 @@ def _perplexity(args: argparse.Namespace) -> int:
 
     text = _read_text(args.text_file)
     config = _config(args, args.cache)
-    model, tokenizer = load_model_and_tokenizer(args.model)
+    model, tokenizer, config, table = _load_for(args, config)
     result = stream_perplexity(model, tokenizer, text, tokens=args.tokens, config=config,
-                               score_from=args.score_from)
+                               score_from=args.score_from, separators=table)
     result["file"] = str(args.text_file)
     if args.format == "json":
         print(json.dumps(result, indent=2))

@@ -40,6 +40,18 @@ def test_recall_with_made_up_values_and_an_unfilled_sepllm_cache(installed_home,
     assert result["kv_entries"] <= 4 + 96 + 64 + 128 < 400
 
 
+def test_recall_with_the_shipped_adapter_reads_with_its_positions(installed_home, shared_data, capsys):
+    """The adapter in resources/ loads by name; its cache renumbers positions unless asked otherwise."""
+    from app.engine.default_model import ADAPTER_NAME
+
+    argv = ["eval", "recall", str(shared_data / MOBY), "--tokens", "700", "--facts", "2", "--budget", "256",
+            "--chunk-size", "128", "--model", ADAPTER_NAME, "--format", "json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["cache_config"]["positions"] == "shifted"
+    assert main([*argv, "--positions", "original"]) == 0
+    assert json.loads(capsys.readouterr().out)["cache_config"]["positions"] == "original"
+
+
 def test_recall_text_without_document(installed_home, shared_data, capsys):
     code = main(["eval", "recall", str(shared_data / MOBY), "--tokens", "300", "--facts", "2",
                  "--cache", "none", "--seeds", "1,2"])
