@@ -33,6 +33,8 @@ GGUF_BYTES = 98_362_432
 ADAPTER_NAME = f"{DEFAULT_MODEL_NAME}-sepllm"
 SHIPPED_ADAPTERS = Path(__file__).resolve().parents[2] / "resources" / "adapters"
 #: Whether the default model is loaded with the shipped adapter merged in (when the adapter is there).
+#: Off: it recalls early facts far better through the SepLLM cache, but its summaries scored lower
+#: ROUGE-L (docs/benchmarks/adapt_cpu_s7.md) and merged weights lose the lossless int4 decode copy.
 ADAPTED_BY_DEFAULT = False
 
 
