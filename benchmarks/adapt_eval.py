@@ -83,39 +83,24 @@ def streamed_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.T
     ``budget`` entries) plus the earlier tokens of its chunk, so every cache gets up to
     ``chunk_size - 1`` entries more than ``budget`` at the same moments.
     """
-    from sepllm_core.cache import build_cache
-    from sepllm_core.positions import find_rotary_module
+    from benchmarks.perplexity import stream_perplexity
     from sepllm_core.recall import cache_config_for
 
     windows = [doc[start : start + window_len] for doc in docs
                for start in range(0, doc.numel() - window_len + 1, window_len)][:max_windows]
     if not windows:
         raise ValueError(f"held-out text is shorter than one window of {window_len} tokens")
-    rotary = find_rotary_module(model)
     result = {}
     for policy in policies:
         config = (cache_config_for(policy, budget, separators=separators, local=local, fill_recent=fill_recent,
                                    chunk_size=chunk_size, positions=positions) if policy == "sepllm"
                   else cache_config_for(policy, budget, chunk_size=chunk_size, positions=positions))
         nll, scored = 0.0, 0
-        for window in windows:
-            cache = build_cache(model.config, config, table, rotary=rotary)
-            ids = window[None].to(model.device)  # (1, W)
-            for begin in range(0, ids.shape[1], chunk_size):
-                piece = ids[:, begin : begin + chunk_size]  # (1, q)
-                with torch.inference_mode():
-                    cache.push_tokens(piece)
-                    logits = model(input_ids=piece, position_ids=cache.next_position_ids(piece.shape[1]),
-                                   cache=cache, use_cache=True, logits_to_keep=0).logits[0]  # (q, V)
-                    cache.compress()
-                # logits[i] predicts ids[begin + i + 1]; score targets past the budget, as budget_perplexity
-                first = max(budget + 1 - begin - 1, 0)
-                last = min(piece.shape[1], ids.shape[1] - begin - 1)
-                if first < last:
-                    targets = ids[0, begin + first + 1 : begin + last + 1]
-                    nll += float(torch.nn.functional.cross_entropy(logits[first:last].float(), targets,
-                                                                   reduction="sum"))
-                    scored += targets.numel()
+        for window in windows:  # targets past the budget, as budget_perplexity scores them
+            read = stream_perplexity(model, None, None, tokens=window.numel(), config=config, ids=window.tolist(),
+                                     score_from=budget + 1, separators=table)
+            nll += math.log(read["ppl"]) * read["tokens_scored"]
+            scored += read["tokens_scored"]
         result[policy] = math.exp(nll / scored)
     return result
 

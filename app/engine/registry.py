@@ -91,8 +91,9 @@ def resolve(name_or_path: str | None) -> ModelEntry:
     key = name_or_path or default_name()
     if key in entries:
         return entries[key]
-    if key == ADAPTER_NAME and shipped_adapter_entry() is not None:  # registered before the adapter shipped
-        return shipped_adapter_entry()
+    shipped = shipped_adapter_entry() if key == ADAPTER_NAME else None
+    if shipped is not None:  # registered before the adapter shipped
+        return shipped
     candidate = Path(key).expanduser()
     if candidate.is_dir() and adapters.is_adapter_folder(candidate):
         info = adapters.read_adapter(candidate)

@@ -70,7 +70,6 @@ def model_choices() -> list[tuple[str, str | None]]:
 
     choices: list[tuple[str, str | None]] = [(f"Default model ({registry.default_label()})", None)]
     try:
-
         entries = registry.load()
     except Exception:  # an unreadable registry must not block the dialog; the run reports it
         entries = {}
