@@ -2,7 +2,8 @@
 
 ``detect_chat(path)`` returns None when ``path`` is not a chat export it knows (the caller then tries
 PDF or text), a Document when it is, and raises DocumentError when it is a known export that cannot
-be read. Recognition looks at the content: JSON keys, WhatsApp header lines, the files of an export
+be read. A file that looks like a WhatsApp export whose header lines no grammar reads comes back as
+plain text with a warning saying so. Recognition looks at the content: JSON keys, WhatsApp header lines, the files of an export
 folder or zip; file names only break ties (Signal vs WhatsApp lines, Instagram vs Messenger JSON).
 """
 
@@ -68,17 +69,26 @@ def _recognize(path: Path, limits: ChatLimits) -> Reader | None:
         return None
     head_text, _ = decode_text(head)
     is_transcript = whatsapp.looks_like_whatsapp(head_text)  # iOS lines start with "[" too
-    if not is_transcript and head_text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
-        if not any(hint in head_text for hint in _CHAT_JSON_HINTS):
-            return None
+    if not is_transcript and head_text.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") \
+            and any(hint in head_text for hint in _CHAT_JSON_HINTS):
         data = read_file(path, limits)
         return _recognize_json(path, parse_json(data, path.name), [], limits)
     if not is_transcript:
-        return None
+        warning = whatsapp.unrecognized_chat(path.name, head_text)
+        return None if warning is None else ("text", lambda: _plain_text_with(path, warning))
     text, warnings = decode_text(read_file(path, limits))
     if signal.is_signal_path(path):
         return "signal", lambda: signal.parse(path, text, warnings)
     return "whatsapp", lambda: whatsapp.parse(path, text, warnings)
+
+
+def _plain_text_with(path: Path, warning: str) -> Document:
+    """A chat-like file no grammar reads: plain text, saying so rather than silently losing authors and times."""
+    from app.ingest.text import read_text
+
+    document = read_text(path)
+    document.warnings.append(warning)
+    return document
 
 
 def _recognize_json(path: Path, data: Any, warnings: list[str], limits: ChatLimits) -> Reader | None:

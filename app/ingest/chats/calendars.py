@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+# Babel ships only CLDR's Gregorian calendar, so the era names of the calendars phones offer are listed
+# here: CLDR's Japanese eras (narrow letter and name) and the Buddhist era as en and th write it.
 JAPANESE_ERAS = {  # era -> Gregorian year of its first year (year 1)
-    "令和": 2019, "R": 2019, "平成": 1989, "H": 1989, "昭和": 1926, "S": 1926,
+    "令和": 2019, "R": 2019, "平成": 1989, "H": 1989, "昭和": 1926, "S": 1926, "大正": 1912, "T": 1912,
+    "明治": 1868, "M": 1868,
 }
 BUDDHIST_OFFSET = 543  # Thai solar calendar: 2565 BE = 2022 CE
+BUDDHIST_ERAS = ("BE", "B.E.", "พ.ศ.", "พ.ศ")
+ERAS = {**{era: "japanese" for era in JAPANESE_ERAS}, **{era: "buddhist" for era in BUDDHIST_ERAS}}
+
+
+def era_year(era: str, year: int) -> tuple[int, str]:
+    """Gregorian year of ``year`` written with ``era`` (a key of ERAS), and the calendar's name."""
+    if ERAS[era] == "buddhist":
+        return year - BUDDHIST_OFFSET, "buddhist"
+    return japanese_era_year(era, year), "japanese"
 
 
 def japanese_era_year(era: str, year: int) -> int:

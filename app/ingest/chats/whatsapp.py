@@ -7,6 +7,7 @@ year-first) is decided from every header in the file, never from the first line 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -14,21 +15,15 @@ from datetime import datetime
 from pathlib import Path
 
 from app.errors import DocumentError
-from app.ingest.chats import calendars
+from app.ingest.chats import calendars, stamps
 from app.ingest.chats.assemble import build_document
 from app.ingest.document import Document, Unit
 
-_MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+_MARKS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
 _STRIP_MARKS = str.maketrans("", "", _MARKS)
+_SPACE = " \u00a0\u202f\u2009"
 _SP = "[ \u00a0\u202f\u2009]"
-_AMPM = (r"(?:[AaPp]\.?" + _SP + r"?[Mm]\.?|午前|午後|오전|오후|ص|م|vorm\.|nachm\.|π\.μ\.|μ\.μ\.|ق\.ظ|ب\.ظ)")
-_PM_MARKERS = {"pm", "午後", "오후", "م", "nachm", "μμ", "بظ"}
-_DATE = (r"(?P<era>令和|平成|昭和|[RHS](?=\d))?(?P<d1>\d{1,4})(?P<sep>[./-])" + _SP + r"?(?P<d2>\d{1,2})"
-         r"(?P=sep)" + _SP + r"?(?P<d3>\d{1,4})\.?")
-_TIME = (r"(?:(?P<ap1>" + _AMPM + r")" + _SP + r"?)?(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
-         r"(?:" + _SP + r"*(?P<ap2>" + _AMPM + r"))?")
-_ANDROID = re.compile(r"^" + _DATE + r",?" + _SP + r"+" + _TIME + _SP + r"?[-–]" + _SP + r"(?P<rest>.*)$")
-_IOS = re.compile(r"^\[" + _DATE + r",?" + _SP + r"*" + _TIME + r"\]" + _SP + r"?(?P<rest>.*)$")
+_ANDROID_DASH = re.compile(r"[ \u00a0\u202f]?[-–][ \u00a0\u202f]")
 _AUTHOR = re.compile(r"^(?P<author>[^:\n]{1,80}?):" + _SP + r"?(?P<text>.*)$", re.DOTALL)
 
 # Placeholders WhatsApp writes instead of media: Android "<Media omitted>" in any language (always in
@@ -74,122 +69,126 @@ class _Header:
     line: int
     ios: bool
     lead_mark: bool  # an iOS line that starts with U+200E carries an attachment
-    era: str | None
-    d1: str
-    d2: str
-    d3: str
-    sep: str
-    twelve_hour: bool
-    hour: int
-    minute: int
-    second: int
+    match: re.Match[str]
+    clock: stamps.Clock
     rest: str
 
 
-def _match_header(line: str) -> tuple[re.Match[str], bool, bool] | None:
-    lead_mark = line.startswith("\u200e")
-    stripped = line.lstrip(_MARKS + " ")
-    if not stripped or not (stripped[0] == "[" or stripped[0].isdigit() or stripped[0] in "令平昭RHS"):
-        return None
-    match = _IOS.match(stripped) if stripped[0] == "[" else _ANDROID.match(stripped)
-    if match is None:
-        return None
-    return match, stripped[0] == "[", lead_mark
+Grammar = tuple[bool, bool, int, int, str]  # (iOS, date first, date shape, time shape, date order)
 
 
-def _header(index: int, line: str) -> _Header | None:
-    found = _match_header(line)
-    if found is None:
-        return None
-    match, ios, lead_mark = found
-    hour, minute = int(match["h"]), int(match["mi"])
-    marker = match["ap1"] or match["ap2"]
-    if marker:
-        if not 1 <= hour <= 12 and hour != 0:
-            return None
-        pm = re.sub(r"[\s.\u00a0\u202f]", "", marker).lower() in _PM_MARKERS
-        hour = hour % 12 + (12 if pm else 0)
-    second = int(match["s"]) if match["s"] else 0
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return _Header(index, ios, lead_mark and ios, match["era"], match["d1"], match["d2"], match["d3"],
-                   match["sep"], bool(marker), hour, minute, second, match["rest"])
+def _stamps(line: str) -> list[tuple[bool, str, str]]:
+    """(iOS, stamp, rest) for each way ``line`` can be split into a header stamp and the rest."""
+    stripped = line.lstrip(_MARKS + _SPACE)
+    if not stripped:
+        return []
+    if stripped[0] == "[":
+        close = stripped.find("]", 1, 96)
+        if close < 0:
+            return []
+        rest = stripped[close + 1 :]
+        return [(True, stripped[1:close], rest[1:] if rest[:1] in _SPACE else rest)]
+    return [(False, stripped[: dash.start()], stripped[dash.end() :])
+            for dash in _ANDROID_DASH.finditer(stripped, 0, 96)
+            if sum(c.isdecimal() for c in stripped[: dash.start()]) >= 3]
+
+
+def _readings(index: int, line: str) -> dict[tuple[bool, bool, int, int], _Header]:
+    """Every grammar (without date order) that reads ``line`` as a header with a possible time of day."""
+    found: dict[tuple[bool, bool, int, int], _Header] = {}
+    for ios, raw, rest in _stamps(line):
+        stamp = stamps.normalize(raw)
+        for key in stamps.grammars_of(stamps.skeleton(stamp)):
+            if (ios, *key) in found:
+                continue
+            match = stamps.compiled(*key).fullmatch(stamp)
+            clock = stamps.clock(match) if match else None
+            if match and clock:
+                found[(ios, *key)] = _Header(index, ios, ios and line.startswith("\u200e"), match, clock, rest)
+    return found
 
 
 def looks_like_whatsapp(text: str) -> bool:
     """True when the first non-empty line is a WhatsApp header and a second header follows (or the file is tiny)."""
     lines = [line for line in text[:20000].split("\n", 200)[:200] if line.strip(_MARKS + " \r\t")]
-    if not lines or _header(0, lines[0].rstrip("\r")) is None:
+    if not lines or not _readings(0, lines[0].rstrip("\r")):
         return False
-    headers = sum(1 for line in lines[:200] if _header(0, line.rstrip("\r")) is not None)
+    headers = sum(1 for line in lines[:200] if _readings(0, line.rstrip("\r")))
     return headers >= 2 or len(lines) <= 3
 
 
-class _Dates:
-    """Turns header date fields into datetimes for one date order and calendar."""
-
-    def __init__(self, order: str, calendar: str):
-        self.order = order
-        self.calendar = calendar
-
-    def __call__(self, h: _Header) -> datetime | None:
-        d1, d2, d3 = int(h.d1), int(h.d2), int(h.d3)
-        try:
-            if h.era:
-                return datetime(calendars.japanese_era_year(h.era, d1), d2, d3, h.hour, h.minute, h.second)
-            if self.order == "YMD":
-                if len(h.d1) != 4:
-                    return None
-                year, month, day = d1, d2, d3
-            else:
-                if len(h.d1) > 2 or len(h.d3) not in (2, 4):
-                    return None
-                day, month = (d1, d2) if self.order == "DMY" else (d2, d1)
-                year = d3 + 2000 if len(h.d3) == 2 else d3
-            if self.calendar == "buddhist" and year >= 2400:
-                year -= calendars.BUDDHIST_OFFSET
-            elif self.calendar == "solar hijri" and 1300 <= year < 1500:
-                day_ = calendars.jalali_to_gregorian(year, month, day)
-                year, month, day = day_.year, day_.month, day_.day
-            return datetime(year, month, day, h.hour, h.minute, h.second)
-        except (ValueError, OverflowError):
-            return None
+_CHAT_LIKE = re.compile(r"^[\u200e\u200f\u061c ]*(\[[^\]\n]{0,60}\d[^\]\n]{0,60}\]|\S{0,6}\d{1,4}[./\-]\s?\d{1,2}\S*)")
 
 
-def _backwards_steps(times: list[datetime | None]) -> int:
-    valid = [t for t in times if t is not None]
-    return sum(1 for a, b in zip(valid, valid[1:], strict=False) if b < a)
+def unrecognized_chat(name: str, text: str) -> str | None:
+    """A warning when ``text`` looks like a chat (many lines open with a bracket or a date) that no grammar reads."""
+    lines = [line for line in text[:20000].split("\n", 200)[:200] if line.strip(_MARKS + " \r\t")]
+    chat_like = [match.group(1) for line in lines if (match := _CHAT_LIKE.match(line))]
+    unread = [stamp for stamp, line in zip(chat_like, (line for line in lines if _CHAT_LIKE.match(line)), strict=True)
+              if not _readings(0, line.rstrip("\r"))]
+    if len(unread) < 3 or len(unread) * 3 < len(lines):
+        return None
+    example = unread[0].translate(_STRIP_MARKS)[:40]
+    return (f"{name} looks like a chat export ({len(unread)} of {len(lines)} lines start like \"{example}\") but no "
+            f"WhatsApp date and time format of any locale reads those lines: it was read as plain text, without "
+            f"authors or times")
 
 
-def _choose_dates(headers: list[_Header], warnings: list[str]) -> _Dates:
-    """Pick the date order valid for most headers; break ties by chronology, then by convention."""
-    four_digit_years = [int(h.d1) for h in headers if len(h.d1) == 4 and not h.era]
-    four_digit_years += [int(h.d3) for h in headers if len(h.d3) == 4 and len(h.d1) <= 2]
-    calendar = calendars.calendar_of(max(set(four_digit_years), key=four_digit_years.count)) \
-        if four_digit_years else "gregorian"
-    candidates = [_Dates(order, calendar) for order in ("YMD", "DMY", "MDY")]
-    scored = []
-    for dates in candidates:
-        times = [dates(h) for h in headers]
-        valid = sum(t is not None for t in times)
-        scored.append((valid, -_backwards_steps(times), dates))
-    best_valid = max(s[0] for s in scored)
-    best = [s for s in scored if s[0] == best_valid]
-    best.sort(key=lambda s: s[1], reverse=True)
-    chosen = best[0][2]
-    if len(best) > 1 and best[0][1] == best[1][1]:
-        orders = {s[2].order for s in best if s[1] == best[0][1]}
-        if orders == {"DMY", "MDY"}:
-            chosen = candidates[1]
-            if headers[0].sep == "/":  # dots and dashes are day-first by convention
-                warnings.append("every date fits both day/month and month/day: assumed day/month")
-    if calendar == "buddhist":
+def _backwards_steps(times: list[datetime]) -> int:
+    return sum(1 for a, b in zip(times, times[1:], strict=False) if b < a)
+
+
+@dataclass
+class _Reading:
+    """The headers one grammar reads in a file, with their datetimes (None where impossible)."""
+    grammar: Grammar
+    headers: list[_Header]
+    times: list[tuple[datetime, str] | None]
+
+    @property
+    def valid(self) -> int:
+        return sum(t is not None for t in self.times)
+
+    @functools.cached_property
+    def rank(self) -> tuple[int, int, int, int, int]:
+        """Most headers read, then fewest steps back in time, fewest distinct years, 4-digit or last years, DMY."""
+        order = self.grammar[4]
+        good = [(h, t[0]) for h, t in zip(self.headers, self.times, strict=True) if t is not None]
+        years = {t.year for _, t in good}
+        short_first = order[0] == "Y" and any(len(stamps.date_fields(h.match, order)[0]) == 2 for h, _ in good)
+        preference = {"DMY": 2, "MDY": 1}.get(order, 0)
+        return (self.valid, -_backwards_steps([t for _, t in good]), -len(years), not short_first, preference)
+
+
+def _calendar(headers: list[_Header], order: str) -> str:
+    """The calendar that 4-digit years without an era point to (most common one), as today."""
+    years = [int(year) for year, _, _, era in (stamps.date_fields(h.match, order) for h in headers)
+             if len(year) == 4 and not era]
+    return calendars.calendar_of(max(set(years), key=years.count)) if years else "gregorian"
+
+
+def _choose(readings: dict[tuple[bool, bool, int, int], list[_Header]], warnings: list[str]) -> _Reading:
+    """The grammar and date order that read the most headers; ties broken by chronology, then convention."""
+    date_shapes, _, _ = stamps.shapes()
+    scored: list[_Reading] = []
+    for key, headers in readings.items():
+        for order in date_shapes[key[2]].orders:
+            calendar = _calendar(headers, order)
+            times = [stamps.to_datetime(h.match, order, calendar, h.clock) for h in headers]
+            scored.append(_Reading((*key, order), headers, times))
+    scored.sort(key=lambda reading: reading.rank, reverse=True)
+    best = scored[0]
+    rivals = [r for r in scored[1:] if r.rank[:4] == best.rank[:4] and r.grammar[:4] == best.grammar[:4]]
+    if best.grammar[4] == "DMY" and any(r.grammar[4] == "MDY" for r in rivals) and "/" in best.headers[0].match[0]:
+        warnings.append("every date fits both day/month and month/day: assumed day/month")
+    used = {t[1] for t in best.times if t is not None}
+    if "buddhist" in used:
         warnings.append("dates use the Buddhist calendar: years converted to the Gregorian calendar (minus 543)")
-    elif calendar == "solar hijri":
+    if "solar hijri" in used:
         warnings.append("dates use a Hijri-era year: read as the Solar Hijri (Persian) calendar and converted")
-    if any(h.era for h in headers):
+    if "japanese" in used:
         warnings.append("dates use Japanese era years: converted to the Gregorian calendar")
-    return chosen
+    return best
 
 
 def _title(path: Path) -> str:
@@ -235,24 +234,17 @@ def _classify(header: _Header, body: str, index: int, counts: Counter[str]) -> U
 def parse(path: Path, text: str, warnings: list[str], kind: str = "whatsapp") -> Document:
     """Parse a WhatsApp-style transcript already decoded to ``text``."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    headers: list[_Header] = []
-    shape: tuple[bool, str] | None = None
+    readings: dict[tuple[bool, bool, int, int], list[_Header]] = {}
     for index, line in enumerate(lines):
-        header = _header(index, line)
-        if header is None:
-            continue
-        this_shape = (header.ios, header.sep)
-        shape = shape or this_shape
-        if this_shape == shape:
-            headers.append(header)
-    if not headers:
+        for key, header in _readings(index, line).items():
+            readings.setdefault(key, []).append(header)
+    if not readings:
         raise DocumentError(f"{path.name} has no WhatsApp message lines: export the chat again")
-    dates = _choose_dates(headers, warnings)
+    best = _choose(readings, warnings)
     units: list[Unit] = []
     counts: Counter[str] = Counter()
-    valid = [(h, dates(h)) for h in headers]
-    starts = [(h, t) for h, t in valid if t is not None]
-    skipped = len(valid) - len(starts)
+    starts = [(h, t[0]) for h, t in zip(best.headers, best.times, strict=True) if t is not None]
+    skipped = len(best.headers) - len(starts)
     start_lines = [h.line for h, _ in starts] + [len(lines)]
     for number, (header, time) in enumerate(starts):
         body_lines = lines[header.line + 1 : start_lines[number + 1]]
@@ -263,10 +255,13 @@ def parse(path: Path, text: str, warnings: list[str], kind: str = "whatsapp") ->
             units.append(unit)
     if skipped:
         warnings.append(f"{skipped} line(s) with impossible dates were kept as message text")
+    ios, date_first, date_shape, time_shape, order = best.grammar
+    date_shapes, time_shapes, _ = stamps.shapes()
+    date, time = date_shapes[date_shape].example, time_shapes[time_shape].example
     extra = {
-        "date_order": dates.order,
-        "platform": "ios" if headers[0].ios else "android",
-        "clock": "12h" if any(h.twelve_hour for h in headers) else "24h",
+        "date_order": order,
+        "platform": "ios" if ios else "android",
+        "clock": "12h" if any(h.clock.twelve_hour for h in best.headers) else "24h",
+        "header_format": f"{date}, {time}" if date_first else f"{time}, {date}",
     }
     return build_document(kind, _title(path), path, units, warnings=warnings, counts=counts, extra=extra)
-
