@@ -8,29 +8,16 @@ every locale from Babel takes over a second and a table of the distinct patterns
 from __future__ import annotations
 
 import pprint
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-OUTPUT = Path(__file__).with_name("cldr_data.py")
-# Direction marks CLDR puts in right-to-left patterns (WhatsApp writes them too): never part of a format.
-MARKS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-SPACES = "\u00a0\u202f\u2009\u2007\u200a"
+from app.ingest.chats.stamps import clean, marker_key
+
 _DATE_FIELDS = {"d", "M", "y", "G"}
 _TIME_FIELDS = {"h", "H", "K", "k", "m", "s", "a", "B"}
-
-
-def clean(text: str) -> str:
-    """A literal of a pattern or a marker as the parser compares it: no direction marks, plain spaces."""
-    text = text.translate(str.maketrans(SPACES, " " * len(SPACES), MARKS))
-    return re.sub(" +", " ", text)
-
-
-def marker_key(text: str) -> str:
-    """How a day-period marker is compared: lowercase, without marks, spaces or dots ("a. m." == "am")."""
-    return re.sub(r"[\s.]", "", clean(text)).lower()
+OUTPUT = Path(__file__).with_name("cldr_data.py")
 
 
 def _tokens(pattern: str, allowed: set[str]) -> list[list[Any]] | None:

@@ -17,8 +17,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.ingest.chats import calendars
-from app.ingest.chats.cldr_build import MARKS, SPACES, clean, marker_key
 from app.ingest.chats.cldr_data import DATA
+
+# Direction marks CLDR puts in right-to-left patterns (WhatsApp writes them too): never part of a format.
+MARKS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+SPACES = "\u00a0\u202f\u2009\u2007\u200a"
+
+
+def clean(text: str) -> str:
+    """A literal of a pattern or a marker as the parser compares it: no direction marks, plain spaces."""
+    text = text.translate(str.maketrans(SPACES, " " * len(SPACES), MARKS))
+    return re.sub(" +", " ", text)
+
+
+def marker_key(text: str) -> str:
+    """How a day-period marker is compared: lowercase, without marks, spaces or dots ("a. m." == "am")."""
+    return re.sub(r"[\s.]", "", clean(text)).lower()
+
+
 
 _SPACE_TABLE = str.maketrans(SPACES, " " * len(SPACES), MARKS)
 _MARKER = r"[^\W\d_][^\d\[\]]{0,15}?"  # any day-period text; checked against CLDR's markers after the match
@@ -158,7 +174,7 @@ def _prefix(kind: str, index: int) -> re.Pattern[str]:
 def _suffix(kind: str, index: int) -> re.Pattern[str]:
     date_shapes, time_shapes, _ = shapes()
     regex = date_shapes[index].regex if kind == "date" else time_shapes[index].regex
-    return re.compile(f"(?:{regex})$")
+    return re.compile(f"(?:{regex})\\)?$")  # Basque closes a "{1} ({0})" glue after the time
 
 
 @functools.cache
