@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -241,3 +243,38 @@ def test_system_lines_only_give_a_warning(tmp_path):
     document = detect_chat(path)
     assert document.metadata["messages"] == 0 and document.metadata["system_messages"] == 2
     assert any("no messages from people" in warning for warning in document.warnings)
+
+
+# An independent reading of every header line of the shared exports, for the formats they are known to use.
+_ORACLE = re.compile(r"^\u200e?\[?(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4}),? (\d{1,2}):(\d{2})(?::(\d{2}))?"
+                     r"(?: ([ap])\. m\.)?(?:\] | - )(.*)$")
+ORDERS = {case[0]: case[3] for case in CASES} | dict.fromkeys(IOS_LOCALES, "MDY")
+
+
+@pytest.mark.parametrize("name", sorted(ORDERS))
+def test_every_header_line_of_the_shared_exports_is_read(chats_dir, name):
+    path = chats_dir / "whatsapp" / name
+    order = ORDERS[name]
+    expected = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        match = _ORACLE.match(line)
+        if match is None:
+            continue
+        first, second, third = match.group(1, 2, 3)
+        year, month, day = {"YMD": (first, second, third), "DMY": (third, second, first),
+                            "MDY": (third, first, second)}[order]
+        hour = int(match[4]) % 12 + (12 if match[7] == "p" else 0) if match[7] else int(match[4])
+        when = datetime(int(year) + (2000 if len(year) == 2 else 0), int(month), int(day), hour, int(match[5]),
+                        int(match[6] or 0))
+        author, colon, text = match[8].partition(":")
+        expected.append((author if colon else None, when, text.replace("\u200e", "").strip()))
+    document = detect_chat(path)
+    assert len(expected) == len(document.units) + document.metadata.get("notices_dropped", 0)
+    remaining = Counter((author, when) for author, when, _ in expected)
+    for unit in document.units:
+        assert remaining[(unit.author, unit.time)] > 0, (unit.author, unit.time)
+        remaining[(unit.author, unit.time)] -= 1
+    # a message's first line is its header's text, or the caption line under a media placeholder
+    texts = {text for _, _, text in expected} | {line.replace("\u200e", "").strip() for line in
+                                                 path.read_text(encoding="utf-8-sig").splitlines()}
+    assert all(unit.text.split("\n")[0] in texts for unit in document.units if unit.author and unit.text)
