@@ -1,8 +1,10 @@
 """WhatsApp .txt exports (Android and iOS, any locale); also the same line format from Signal tools.
 
 Every header line looks like ``DATE, TIME - Author: text`` (Android) or ``[DATE, TIME] Author: text``
-(iOS); lines without a header continue the message above. The date order (day-first, month-first or
-year-first) is decided from every header in the file, never from the first line alone.
+(iOS, also ``[TIME, DATE]``), with DATE and TIME in the phone's locale; lines without a header continue
+the message above. Each header stamp is read by every grammar of :mod:`stamps` (CLDR patterns of all
+locales) that fits it; the grammar and date order (day-first, month-first or year-first) that read the
+most lines of the whole file win, ties going to chronological order, then convention.
 """
 
 from __future__ import annotations
@@ -117,15 +119,18 @@ def looks_like_whatsapp(text: str) -> bool:
     return headers >= 2 or len(lines) <= 3
 
 
-_CHAT_LIKE = re.compile(r"^[\u200e\u200f\u061c ]*(\[[^\]\n]{0,60}\d[^\]\n]{0,60}\]|\S{0,6}\d{1,4}[./\-]\s?\d{1,2}\S*)")
+# A line shaped like a chat header whatever its date format: a bracketed stamp with a digit, or a stamp that
+# starts with a digit and ends in " - ", then "Author:". Logs and CSV rows lack the author part.
+_CHAT_LIKE = re.compile(r"^[\u200e\u200f\u061c ]*(?:\[(?P<ios>[^\]\n]{0,60}\d[^\]\n]{0,60})\]"
+                        r"|(?P<android>\S{0,3}\d[^\n]{2,40}?)[ \u00a0\u202f]?[-–][ \u00a0\u202f])"
+                        r"[ \u00a0\u202f]?[^:\n]{1,80}:")
 
 
 def unrecognized_chat(name: str, text: str) -> str | None:
-    """A warning when ``text`` looks like a chat (many lines open with a bracket or a date) that no grammar reads."""
-    lines = [line for line in text[:20000].split("\n", 200)[:200] if line.strip(_MARKS + " \r\t")]
-    chat_like = [match.group(1) for line in lines if (match := _CHAT_LIKE.match(line))]
-    unread = [stamp for stamp, line in zip(chat_like, (line for line in lines if _CHAT_LIKE.match(line)), strict=True)
-              if not _readings(0, line.rstrip("\r"))]
+    """A warning when ``text`` looks like a chat (many lines open with a stamp and an author) no grammar reads."""
+    lines = [line.rstrip("\r") for line in text[:20000].split("\n", 200)[:200] if line.strip(_MARKS + " \r\t")]
+    unread = [f"[{match['ios']}]" if match["ios"] else match["android"] for line in lines
+              if (match := _CHAT_LIKE.match(line)) and not _readings(0, line)]
     if len(unread) < 3 or len(unread) * 3 < len(lines):
         return None
     example = unread[0].translate(_STRIP_MARKS)[:40]

@@ -174,10 +174,23 @@ def test_extract_prints_the_warning_for_an_unreadable_chat(tmp_path, capsys):
     assert "message 1" in out
 
 
-def test_prose_with_a_few_dates_gives_no_warning(tmp_path):
+def test_android_style_lines_with_an_unknown_date_warn_too(tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text("".join(f"{d} Mar. 2022 14:5{d} - Ana: message {d}\n" for d in range(1, 5)), encoding="utf-8")
+    document = detect_chat(path)
+    assert document.kind == "text"
+    assert any('(4 of 4 lines start like "1 Mar. 2022 14:51")' in w for w in document.warnings)
+
+
+@pytest.mark.parametrize("text", [
+    "Minutes\n12/03/2024: budget\nWe met and talked.\nMore text here.\n[1] a footnote\n",
+    "".join(f"2024-03-0{d} 10:00:0{d} INFO server started on port 80{d}\n" for d in range(1, 9)),
+    "".join(f"2024-03-0{d},12.5,{d}\n" for d in range(1, 9)),
+    "".join(f"[{d}]: https://example.org/{d}\n" for d in range(1, 9)),
+], ids=["prose", "log", "csv", "markdown-links"])
+def test_prose_logs_and_tables_give_no_warning(tmp_path, text):
     path = tmp_path / "notes.txt"
-    path.write_text("Minutes\n12/03/2024: budget\nWe met and talked.\nMore text here.\n[1] a footnote\n",
-                    encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     assert detect_chat(path) is None
 
 
@@ -193,3 +206,18 @@ def test_grammars_cover_every_cldr_numeric_date_and_time_pattern():
     assert {"DMY", "MDY", "YMD"} <= orders
     assert len(date_shapes) >= 10 and len(time_shapes) >= 20
     assert stamps.normalize("\u200f١٨\u200f/٣\u200f/٢٠٢٢،\u202f٢:٥٦ م") == "18/3/2022، 2:56 م"
+
+
+def test_wide_day_period_names_and_no_break_spaces(tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text("22. 3. 27. 오후 9:41 - 민수: 안녕\n22. 3. 28. 오전 12:05 - 지영: 네\n"
+                    "[27/3/2022,\u00a09:41:35\u202fp.\u00a0m.] Ana: hola\n", encoding="utf-8")
+    document = detect_chat(path)
+    assert [(u.author, u.time) for u in authored(document)] == [
+        ("민수", datetime(2022, 3, 27, 21, 41)), ("지영", datetime(2022, 3, 28, 0, 5))]
+    assert "[27/3/2022" in authored(document)[-1].text  # an iOS line in an Android file is message text
+    ios = tmp_path / "ios.txt"
+    ios.write_text("[27/3/2022,\u00a09:41:35\u202fp.\u00a0m.] Ana: hola\n[28/3/2022,\u00a012:05:00\u202fa.\u00a0m.] Bo: ¿qué?\n",
+                   encoding="utf-8")
+    assert [u.time for u in authored(detect_chat(ios))] == [datetime(2022, 3, 27, 21, 41, 35),
+                                                            datetime(2022, 3, 28, 0, 5)]
