@@ -22,12 +22,12 @@ from app.ingest.chats.cldr_data import DATA
 # Direction marks CLDR puts in right-to-left patterns (WhatsApp writes them too): never part of a format.
 MARKS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
 SPACES = "\u00a0\u202f\u2009\u2007\u200a"
+_SPACE_TABLE = str.maketrans(SPACES, " " * len(SPACES), MARKS)
 
 
 def clean(text: str) -> str:
     """A literal of a pattern or a marker as the parser compares it: no direction marks, plain spaces."""
-    text = text.translate(str.maketrans(SPACES, " " * len(SPACES), MARKS))
-    return re.sub(" +", " ", text)
+    return re.sub(" +", " ", text.translate(_SPACE_TABLE))
 
 
 def marker_key(text: str) -> str:
@@ -35,8 +35,6 @@ def marker_key(text: str) -> str:
     return re.sub(r"[\s.]", "", clean(text)).lower()
 
 
-
-_SPACE_TABLE = str.maketrans(SPACES, " " * len(SPACES), MARKS)
 _MARKER = r"[^\W\d_][^\d\[\]]{0,15}?"  # any day-period text; checked against CLDR's markers after the match
 _ERA = "|".join(re.escape(era) for era in sorted(calendars.ERAS, key=len, reverse=True))
 _YEAR = rf"(?:(?P<eb>{_ERA}) ?)?(?P<f{{i}}>\d{{{{1,4}}}})(?: ?(?P<ea>{_ERA}))?"
@@ -77,8 +75,7 @@ def _trimmed(tokens: list[list[object]]) -> list[list[object]]:
 @dataclass(frozen=True)
 class DateShape:
     regex: str
-    orders: tuple[str, ...]  # field roles in written order, e.g. ("DMY", "MDY") for d/M/y and M/d/y
-    year_first: bool
+    orders: tuple[str, ...]  # field roles in written order, e.g. ("MDY", "DMY") for M/d/y and d/M/y
     example: str  # one CLDR pattern of this shape, for messages
 
 
@@ -88,7 +85,8 @@ class TimeShape:
     example: str
 
 
-def _date_shape(tokens: list[list[object]]) -> tuple[str, str, bool] | None:
+def _date_shape(tokens: list[list[object]]) -> tuple[str, str] | None:
+    """(regex, field roles such as "DMY") of a numeric date pattern; None without a day, month and year."""
     parts: list[str] = []
     roles = ""
     for token in _trimmed(tokens):
@@ -104,10 +102,11 @@ def _date_shape(tokens: list[list[object]]) -> tuple[str, str, bool] | None:
             roles += "D" if token[1] == "d" else "M"
     if sorted(roles) != ["D", "M", "Y"]:
         return None
-    return "".join(parts), roles, roles[0] == "Y"
+    return "".join(parts), roles
 
 
 def _time_shape(tokens: list[list[object]]) -> str | None:
+    """The regex of a time pattern; None without an hour and minutes."""
     parts: list[str] = []
     fields = set()
     for token in _trimmed(tokens):
@@ -130,6 +129,7 @@ def _time_shape(tokens: list[list[object]]) -> str | None:
 
 
 def _looseness(regex: str) -> int:
+    """How much a shape's regex tolerates (optional spaces, 1-2 digit fields, free day-period text)."""
     return regex.count(" ?") + regex.count(r"\d{1,2}") + 2 * regex.count("(?P<ap>")
 
 
@@ -140,18 +140,18 @@ def shapes() -> tuple[tuple[DateShape, ...], tuple[TimeShape, ...], str]:
     for pattern, tokens in DATA["dates"].items():
         built = _date_shape(tokens)
         if built is not None:
-            regex, roles, _ = built
+            regex, roles = built
             orders, example = dates.setdefault(regex, ([], clean(pattern)))
             if roles not in orders:
                 orders.append(roles)
     # Stricter shapes first, so that of two that read a file alike the one written exactly is named.
-    date_shapes = tuple(DateShape(regex, tuple(orders), orders[0][0] == "Y", example)
+    date_shapes = tuple(DateShape(regex, tuple(orders), example)
                         for regex, (orders, example) in sorted(dates.items(), key=lambda item: _looseness(item[0])))
     times: dict[str, str] = {}
     for pattern, tokens in DATA["times"].items():
-        regex = _time_shape(tokens)
-        if regex is not None:
-            times.setdefault(regex, clean(pattern).replace("'", ""))
+        time_regex = _time_shape(tokens)
+        if time_regex is not None:
+            times.setdefault(time_regex, clean(pattern).replace("'", ""))
     time_shapes = tuple(TimeShape(regex, example)
                         for regex, example in sorted(times.items(), key=lambda item: _looseness(item[0])))
     joins = set()
@@ -210,11 +210,14 @@ def grammars_of(skeleton: str) -> tuple[Key, ...]:
 
 
 def skeleton(stamp: str) -> str:
+    """``stamp`` with every digit as 0: the grammars that fit it depend on nothing else."""
     return re.sub(r"\d", "0", stamp)
 
 
 @dataclass
 class Clock:
+    """The 24-hour time of a stamp and whether it was written with a 12-hour marker."""
+
     hour: int
     minute: int
     second: int

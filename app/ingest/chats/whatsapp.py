@@ -262,11 +262,11 @@ def parse(path: Path, text: str, warnings: list[str], kind: str = "whatsapp") ->
         warnings.append(f"{skipped} line(s) with impossible dates were kept as message text")
     ios, date_first, date_shape, time_shape, order = best.grammar
     date_shapes, time_shapes, _ = stamps.shapes()
-    date, time = date_shapes[date_shape].example, time_shapes[time_shape].example
+    date_text, time_text = date_shapes[date_shape].example, time_shapes[time_shape].example
     extra = {
         "date_order": order,
         "platform": "ios" if ios else "android",
         "clock": "12h" if any(h.clock.twelve_hour for h in best.headers) else "24h",
-        "header_format": f"{date}, {time}" if date_first else f"{time}, {date}",
+        "header_format": f"{date_text}, {time_text}" if date_first else f"{time_text}, {date_text}",
     }
     return build_document(kind, _title(path), path, units, warnings=warnings, counts=counts, extra=extra)
