@@ -52,7 +52,10 @@ def normalize(stamp: str) -> str:
 
 
 def _literal(text: str) -> str:
-    """A pattern's literal text as a regex; a space in it may be missing in real exports."""
+    """A pattern's literal text as a regex: a space next to punctuation or a word may be missing in real
+    exports; a lone space between two fields may not (digits would run together)."""
+    if not text.strip(" "):
+        return " "
     return "".join(" ?" if c == " " else re.escape(c) for c in text)
 
 
@@ -141,9 +144,12 @@ def shapes() -> tuple[tuple[DateShape, ...], tuple[TimeShape, ...], str]:
         built = _date_shape(tokens)
         if built is not None:
             regex, roles = built
-            orders, example = dates.setdefault(regex, ([], clean(pattern)))
-            if roles not in orders:
-                orders.append(roles)
+            orders, example = dates.setdefault(regex, ([], clean(pattern).replace("'", "")))
+            # Day and month are told apart by the values, whatever order the locales of this shape use:
+            # phones let people pick another order, and WhatsApp keeps it.
+            for order in ("DMY", "MDY") if roles[2] == "Y" else (roles,):
+                if order not in orders:
+                    orders.append(order)
     # Stricter shapes first, so that of two that read a file alike the one written exactly is named.
     date_shapes = tuple(DateShape(regex, tuple(orders), example)
                         for regex, (orders, example) in sorted(dates.items(), key=lambda item: _looseness(item[0])))
