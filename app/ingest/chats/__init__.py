@@ -87,7 +87,7 @@ def _plain_text_with(path: Path, warning: str) -> Document:
     from app.ingest.text import read_text
 
     document = read_text(path)
-    document.warnings.append(warning)
+    document.warnings.append(f"{warning}: it was read as plain text, without authors or times")
     return document
 
 
@@ -158,4 +158,8 @@ def _recognize_zip(path: Path, limits: ChatLimits) -> Reader | None:
             text, warnings = decode_text(tree.read(texts[0]))
             if whatsapp.looks_like_whatsapp(text):
                 return "whatsapp", lambda: whatsapp.parse(path, text, warnings)
+            unread = whatsapp.unrecognized_chat(texts[0], text)
+            if unread is not None:
+                raise DocumentError(one_line(f"{path.name}: {unread}: unzip it to read {texts[0]} as plain text",
+                                             limit=300))
     return None

@@ -127,7 +127,8 @@ _CHAT_LIKE = re.compile(r"^[\u200e\u200f\u061c ]*(?:\[(?P<ios>[^\]\n]{0,60}\d[^\
 
 
 def unrecognized_chat(name: str, text: str) -> str | None:
-    """A warning when ``text`` looks like a chat (many lines open with a stamp and an author) no grammar reads."""
+    """What was not understood when ``text`` looks like a chat (many lines open with a stamp and an author) that
+    no grammar reads; None otherwise."""
     lines = [line.rstrip("\r") for line in text[:20000].split("\n", 200)[:200] if line.strip(_MARKS + " \r\t")]
     unread = [f"[{match['ios']}]" if match["ios"] else match["android"] for line in lines
               if (match := _CHAT_LIKE.match(line)) and not _readings(0, line)]
@@ -135,8 +136,7 @@ def unrecognized_chat(name: str, text: str) -> str | None:
         return None
     example = unread[0].translate(_STRIP_MARKS)[:40]
     return (f"{name} looks like a chat export ({len(unread)} of {len(lines)} lines start like \"{example}\") but no "
-            f"WhatsApp date and time format of any locale reads those lines: it was read as plain text, without "
-            f"authors or times")
+            f"WhatsApp date and time format of any locale reads those lines")
 
 
 def _backwards_steps(times: list[datetime]) -> int:

@@ -221,3 +221,16 @@ def test_wide_day_period_names_and_no_break_spaces(tmp_path):
                    encoding="utf-8")
     assert [u.time for u in authored(detect_chat(ios))] == [datetime(2022, 3, 27, 21, 41, 35),
                                                             datetime(2022, 3, 28, 0, 5)]
+
+
+def test_zipped_chat_that_no_grammar_reads_is_an_error_naming_it(tmp_path):
+    import zipfile
+
+    from app.errors import DocumentError
+
+    archive = tmp_path / "WhatsApp Chat - Odd.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("_chat.txt", CHAT_LIKE)
+    with pytest.raises(DocumentError, match=r"WhatsApp Chat - Odd.zip: _chat.txt looks like a chat export .*"
+                                            r"unzip it to read _chat.txt as plain text"):
+        detect_chat(archive)
