@@ -199,6 +199,7 @@ def grammars_of(skeleton: str) -> tuple[Key, ...]:
     """The grammars that read a normalized stamp whose digits are all written as 0 (same digit counts)."""
     date_shapes, time_shapes, _ = shapes()
     found: list[Key] = []
+    cuts: set[object] = set()
     for date_first in (True, False):
         head_kind, tail_kind = ("date", "time") if date_first else ("time", "date")
         heads = [i for i in range(len(date_shapes if date_first else time_shapes))
@@ -210,7 +211,13 @@ def grammars_of(skeleton: str) -> tuple[Key, ...]:
         for head in heads:
             for tail in tails:
                 key = (True, head, tail) if date_first else (False, tail, head)
-                if compiled(*key).fullmatch(skeleton):
+                match = compiled(*key).fullmatch(skeleton)
+                # Of grammars that cut the stamp into the same fields (H:mm and H:m, d.M.y and d. M. y),
+                # keep the strictest: they read every such stamp alike.
+                cut = match and (date_first, date_shapes[key[1]].orders,
+                                 tuple(sorted((name, match.span(name)) for name in match.groupdict())))
+                if cut and cut not in cuts:
+                    cuts.add(cut)
                     found.append(key)
     return tuple(found)
 
@@ -261,9 +268,10 @@ def date_fields(match: re.Match[str], order: str) -> tuple[str, str, str, str | 
     return fields["Y"], fields["M"], fields["D"], match["eb"] or match["ea"]
 
 
-def to_datetime(match: re.Match[str], order: str, calendar: str, time: Clock) -> tuple[datetime, str] | None:
-    """The Gregorian, timezone-naive datetime of a stamp and the calendar it was written in; None if impossible."""
-    year_text, month_text, day_text, era = date_fields(match, order)
+def to_datetime(fields: tuple[str, str, str, str | None], calendar: str, time: Clock) -> tuple[datetime, str] | None:
+    """The Gregorian, timezone-naive datetime of a stamp's :func:`date_fields` and ``time``, and the calendar it
+    was written in (``calendar`` for 4-digit years without an era); None if impossible."""
+    year_text, month_text, day_text, era = fields
     year, month, day = int(year_text), int(month_text), int(day_text)
     used = "gregorian"
     try:

@@ -148,6 +148,7 @@ class _Reading:
     """The headers one grammar reads in a file, with their datetimes (None where impossible)."""
     grammar: Grammar
     headers: list[_Header]
+    fields: list[tuple[str, str, str, str | None]]  # (year, month, day, era) of each header
     times: list[tuple[datetime, str] | None]
 
     @property
@@ -160,15 +161,14 @@ class _Reading:
         order = self.grammar[4]
         good = [(h, t[0]) for h, t in zip(self.headers, self.times, strict=True) if t is not None]
         years = {t.year for _, t in good}
-        short_first = order[0] == "Y" and any(len(stamps.date_fields(h.match, order)[0]) == 2 for h, _ in good)
+        short_first = order[0] == "Y" and any(len(f[0]) == 2 for f, t in zip(self.fields, self.times, strict=True) if t)
         preference = {"DMY": 2, "MDY": 1}.get(order, 0)
         return (self.valid, -_backwards_steps([t for _, t in good]), -len(years), not short_first, preference)
 
 
-def _calendar(headers: list[_Header], order: str) -> str:
-    """The calendar that 4-digit years without an era point to (most common one), as today."""
-    years = [int(year) for year, _, _, era in (stamps.date_fields(h.match, order) for h in headers)
-             if len(year) == 4 and not era]
+def _calendar(fields: list[tuple[str, str, str, str | None]]) -> str:
+    """The calendar that 4-digit years without an era point to (most common one), as before CLDR grammars."""
+    years = [int(year) for year, _, _, era in fields if len(year) == 4 and not era]
     return calendars.calendar_of(max(set(years), key=years.count)) if years else "gregorian"
 
 
@@ -178,9 +178,10 @@ def _choose(readings: dict[tuple[bool, bool, int, int], list[_Header]], warnings
     scored: list[_Reading] = []
     for key, headers in readings.items():
         for order in date_shapes[key[2]].orders:
-            calendar = _calendar(headers, order)
-            times = [stamps.to_datetime(h.match, order, calendar, h.clock) for h in headers]
-            scored.append(_Reading((*key, order), headers, times))
+            fields = [stamps.date_fields(h.match, order) for h in headers]
+            calendar = _calendar(fields)
+            times = [stamps.to_datetime(f, calendar, h.clock) for f, h in zip(fields, headers, strict=True)]
+            scored.append(_Reading((*key, order), headers, fields, times))
     scored.sort(key=lambda reading: reading.rank, reverse=True)
     best = scored[0]
     rivals = [r for r in scored[1:] if r.rank[:4] == best.rank[:4] and r.grammar[:4] == best.grammar[:4]]
