@@ -263,7 +263,10 @@ def parse(path: Path, text: str, warnings: list[str], kind: str = "whatsapp") ->
         warnings.append(f"{skipped} line(s) with impossible dates were kept as message text")
     ios, date_first, date_shape, time_shape, order = best.grammar
     date_shapes, time_shapes, _ = stamps.shapes()
-    date_text, time_text = date_shapes[date_shape].example, time_shapes[time_shape].example
+    roles = iter(order)  # the shape's example pattern, its day and month fields in the order chosen
+    date_text = re.sub(r"d+|M+|y+", lambda run: {"D": "d", "M": "M", "Y": "y"}[next(roles)] * len(run[0]),
+                       date_shapes[date_shape].example)
+    time_text = time_shapes[time_shape].example
     extra = {
         "date_order": order,
         "platform": "ios" if ios else "android",

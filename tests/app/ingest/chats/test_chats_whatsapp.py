@@ -283,7 +283,7 @@ def test_every_header_line_of_the_shared_exports_is_read(chats_dir, name):
 def test_month_first_with_dashes_or_dots_is_read_from_the_values(tmp_path):
     text = "03-25-2024, 10:00 - Ana: a\n03-26-2024, 11:00 - Bo: b\n"  # a phone set to MM-dd-yyyy
     document = detect_chat(_write(tmp_path, "chat.txt", text))
-    assert document.metadata["date_order"] == "MDY"
+    assert document.metadata["date_order"] == "MDY" and document.metadata["header_format"] == "M-d-y, H:mm"
     assert [u.time for u in document.units] == [datetime(2024, 3, 25, 10), datetime(2024, 3, 26, 11)]
     dots = detect_chat(_write(tmp_path, "dots.txt", "01.02.2024, 10:00 - Ana: a\n02.03.2024, 10:00 - Bo: b\n"))
     assert dots.metadata["date_order"] == "DMY" and dots.warnings == []  # dots are day-first by convention
