@@ -197,7 +197,9 @@ def test_prose_logs_and_tables_give_no_warning(tmp_path, text):
 def test_shipped_cldr_table_is_derived_from_the_pinned_babel():
     from app.ingest.chats import cldr_data
 
-    assert render(derive()) == Path(cldr_data.__file__).read_text(encoding="utf-8")
+    fresh = render(derive())
+    assert fresh == Path(cldr_data.__file__).read_text(encoding="utf-8"), \
+        "cldr_data.py is stale: run .venv/bin/python -m app.ingest.chats.cldr_build"
 
 
 def test_grammars_cover_every_cldr_numeric_date_and_time_pattern():
