@@ -31,6 +31,7 @@ test-gpu: setup
 lint: $(STAMP)
 	$(BIN)/ruff check app sepllm_core tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
