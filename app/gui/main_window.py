@@ -394,14 +394,15 @@ class MainWindow(QMainWindow):
                 self.queueFinished.emit(self._failed)
             return
         view = pending[0]
-        view.job.settings = self.request_settings()
+        view.job.settings = dict(self.settings)
+        view.job.overrides = dict(self.request_overrides)
         view.job.cancel.clear()
         view.state = "reading"
         view.text, view.stats, view.message = "", {}, ""
         view.percent = 0.0
         view.history_id = self.history.start(
             str(view.job.path), title=view.job.path.name, model=view.job.settings.get("model") or "default",
-            settings={k: v for k, v in view.job.settings.items() if k != "password"})
+            settings=dict(view.job.settings))
         self.current = view
         self.queue.set_status(view.job.id, "reading", "reading…", percent=0)
         self._select_job(view.job.id)
@@ -411,13 +412,6 @@ class MainWindow(QMainWindow):
         self._sample_process()
         self._update_actions()
         self.runRequested.emit(view.job)
-
-    def request_settings(self) -> dict[str, Any]:
-        """The settings a run uses: the saved ones, the cache budget dict, and any overrides."""
-        values = dict(self.settings)
-        values["cache_budget"] = settings_schema.cache_budget(values)
-        values.update(self.request_overrides)
-        return values
 
     # worker signals ----------------------------------------------------------------------------
     def _live(self, job_id: int) -> JobView | None:

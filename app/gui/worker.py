@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.errors import PasswordRequired, SepSumError
+from app.request import cache_config, estimate_for_request, from_settings
 from app.summarize.events import (
     DocumentLoaded,
     Done,
@@ -46,16 +47,15 @@ class Job:
     """One file to summarize with the settings it was queued with."""
 
     path: Path
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # effective values of app.settings
+    overrides: dict[str, Any] = field(default_factory=dict)  # other SummaryRequest fields (tests: max_new_tokens)
     password: str | None = None
     id: int = field(default_factory=lambda: next(_job_ids))
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def request(self) -> SummaryRequest:
-        """The pipeline request: SummaryRequest fields taken from the settings, the rest kept aside."""
-        known = set(SummaryRequest.__dataclass_fields__) - {"paths", "password"}
-        kwargs = {name: value for name, value in self.settings.items() if name in known}
-        return SummaryRequest(paths=[self.path], password=self.password, **kwargs)
+        """The pipeline request, through the same settings -> request path as the CLI."""
+        return from_settings([self.path], self.settings, password=self.password, **self.overrides)
 
 
 def _default_load(path: Path, password: str | None) -> Any:
@@ -165,12 +165,8 @@ class SummaryWorker(QObject):
         if self._loaded is not None and self._loaded_key == key:
             return
         self._loaded, self._loaded_key = None, None  # free the old weights before loading new ones
-        try:
-            cache_config = pipeline.cache_config_for(request)
-        except ValueError as exc:
-            raise SepSumError(f"cache settings rejected: {exc}: fix them in Settings") from exc
         self.stage.emit(job.id, "loading model", request.model or "SmolLM2-135M-Instruct")
-        self._loaded = pipeline.load_model_for(request, cache_config)
+        self._loaded = pipeline.load_model_for(request)
         self._loaded_key = key
 
     def _dispatch(self, job: Job, event: Any) -> None:
@@ -210,29 +206,23 @@ class SummaryWorker(QObject):
 def estimate_for(params: dict[str, Any]) -> dict[str, Any]:
     """The memory estimate, free memory and the model's trained context for a settings dict.
 
-    ``params`` holds the settings (model, device, quant, cache, cache_max_entries, chunk_size)
-    and ``tokens``, the document length (or a typical one before a document is read).
+    ``params`` holds the settings values (as :mod:`app.settings` defines them) and ``tokens``, the
+    document length (or a typical one before a document is read). The cache is the one a run with
+    these settings builds (:func:`app.request.cache_config`), int8 entries included.
     """
-    from types import SimpleNamespace
+    from app.engine.estimate import free_bytes, model_info_for
 
-    from app.engine.estimate import estimate_memory, free_bytes, model_info_for
-    from sepllm_core.config import CacheConfig
-
-    defaults = CacheConfig()
-    policy = params.get("cache") or "sepllm"
-    budget = params.get("cache_max_entries") or defaults.max_entries
-    chunk = params.get("chunk_size") or defaults.chunk_size
-    cache = SimpleNamespace(policy=policy, max_entries=budget, chunk_size=chunk)
+    request = from_settings([], params)
+    config = cache_config(request)
     tokens = max(int(params.get("tokens") or 4096), 1)
-    estimate = estimate_memory(params.get("model"), params.get("device") or "auto", params.get("quant") or "none",
-                               cache=cache, tokens=tokens, decode_weights=params.get("decode_weights") or "auto")
+    estimate = estimate_for_request(request, tokens=tokens)
     free = free_bytes(estimate.device)
-    _name, info = model_info_for(params.get("model"))
+    _name, info = model_info_for(request.model)
     return {
         "estimate": estimate,
         "free": free,
         "fits": estimate.total_bytes <= free,
         "max_context": info.max_context,
-        "cache_budget": None if policy == "full" else budget,
+        "cache_budget": config.max_entries if config.bounded else None,
         "tokens": tokens,
     }

@@ -181,15 +181,6 @@ def test_auto_mode_follows_the_document_length(loaded):
     assert pipeline.choose_mode("mapreduce", 300, config, 8192) == "mapreduce"
 
 
-def test_cache_settings_become_a_cache_config():
-    request = SummaryRequest(paths=[], cache="window", cache_budget={"max_entries": 600, "chunk": 64})
-    config = pipeline.cache_config_for(request)
-    assert config.policy == "window" and config.max_entries == 600 and config.chunk_size == 64
-    assert pipeline.cache_config_for(SummaryRequest(paths=[], cache="full")).bounded is False
-    with pytest.raises(ValueError):
-        pipeline.cache_config_for(SummaryRequest(paths=[], cache_budget={"max_entries": 100, "local": 256}))
-
-
 def test_a_full_cache_that_cannot_fit_is_refused_with_numbers(loaded, short_report, monkeypatch):
     from app.engine import estimate
 
