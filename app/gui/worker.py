@@ -8,24 +8,23 @@ Streamed text is batched to at most ~20 signals per second so a fast GPU cannot 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.errors import PasswordRequired, SepSumError
+from app.job_queue import Job
 from app.request import cache_config, estimate_for_request, from_settings
 from app.summarize.events import (
     DocumentLoaded,
-    Done,
     Failed,
     MemorySample,
+    NoteWritten,
     Progress,
     Stage,
     SummaryDone,
@@ -36,26 +35,9 @@ from app.summarize.events import (
 log = logging.getLogger(__name__)
 
 _TOKEN_FLUSH_S = 0.05
-_job_ids = itertools.count(1)
 
 SummarizeFn = Callable[[SummaryRequest, threading.Event], Iterator[Any]]
 LoadFn = Callable[[Path, str | None], Any]
-
-
-@dataclass
-class Job:
-    """One file to summarize with the settings it was queued with."""
-
-    path: Path
-    settings: dict[str, Any] = field(default_factory=dict)  # effective values of app.settings
-    overrides: dict[str, Any] = field(default_factory=dict)  # other SummaryRequest fields (tests: max_new_tokens)
-    password: str | None = None
-    id: int = field(default_factory=lambda: next(_job_ids))
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-    def request(self) -> SummaryRequest:
-        """The pipeline request, through the same settings -> request path as the CLI."""
-        return from_settings([self.path], self.settings, password=self.password, **self.overrides)
 
 
 def _default_load(path: Path, password: str | None) -> Any:
@@ -69,7 +51,7 @@ class SummaryWorker(QObject):
 
     Signals
     -------
-    started(job_id), stage(job_id, name, detail), documentRead(job_id, Document),
+    stage(job_id, name, detail), documentRead(job_id, Document),
     documentLoaded(job_id, DocumentLoaded), progress(job_id, Progress), text(job_id, str),
     memory(job_id, MemorySample), summaryDone(job_id, SummaryDone),
     failed(job_id, message, error_type), passwordNeeded(job_id, message, wrong_password),
@@ -77,7 +59,6 @@ class SummaryWorker(QObject):
     estimated(dict) answers :meth:`estimate` (keys: estimate, free, fits, max_context, error).
     """
 
-    started = Signal(int)
     stage = Signal(int, str, str)
     documentRead = Signal(int, object)
     documentLoaded = Signal(int, object)
@@ -103,7 +84,6 @@ class SummaryWorker(QObject):
     def run(self, job: Job) -> None:
         """Read the document (for the preview and an early password check), then summarize it."""
         began = time.monotonic()
-        self.started.emit(job.id)
         try:
             if job.cancel.is_set():
                 return
@@ -186,14 +166,13 @@ class SummaryWorker(QObject):
         elif isinstance(event, SummaryDone):
             self.summaryDone.emit(job.id, event)
         elif isinstance(event, Failed):
-            if event.error_type == "PasswordRequired":
+            if event.error_type == PasswordRequired.__name__:
                 self.passwordNeeded.emit(job.id, event.message, "wrong" in event.message.lower())
             else:
                 self.failed.emit(job.id, event.message, event.error_type)
-        elif type(event).__name__ == "NoteWritten":
+        elif isinstance(event, NoteWritten):
             self.stage.emit(job.id, f"writing {event.kind}s", f"{event.index} of ~{event.total}")
-        elif isinstance(event, Done):
-            pass  # the pipeline follows it with SummaryDone, which carries the document's stats
+        # Done needs nothing: the pipeline follows it with SummaryDone, which carries the document's stats.
 
     def _flush(self, job_id: int, *, force: bool = False) -> None:
         now = time.monotonic()
