@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from app import __version__, offline
+from app import __version__, library_noise, offline
 from app.errors import SepSumError
 
 # Subcommand modules, in the order they appear in --help. Each one must import: a bundle that
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     offline.enforce()
+    library_noise.silence()
     try:
         parser = build_parser()
     except BrokenInstall as exc:
