@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import llamacpp_compare, perplexity, plots, recall, scaling
+from benchmarks import common, llamacpp_compare, perplexity, plots, recall, scaling
 
 QUICK = {
     "perplexity": ["--books", "moby", "--lengths", "2048", "--budgets", "512"],
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             extra += ["--llama-python", args.llama_python]
         print(f"== {name} {' '.join(extra)}", flush=True)
         runners[name](extra)
-    plots.main([])
+    plots.main(["--out", str(common.RESULTS_DIR)])  # charts beside the results; docs/ keeps only what it cites
     return 0
 
 

@@ -101,7 +101,7 @@ def load_model(
         memory). The packed model cannot be trained or saved; ``sepsum adapt`` loads unpacked.
     decode_weights : with ``pack``: the weights the CPU decode step reads. ``bf16``: the model's
         (bit-equal logits); ``int4``: a 4-bit copy (``sepllm_core.int4``; ~1.3x faster decode on the
-        default model, +0.56 byte per decoder parameter, rounding loss on models that were not 4-bit);
+        default model, +0.625 byte per decoder parameter, rounding loss on models that were not 4-bit);
         ``auto``: int4 when the weights are 4-bit already (imported from a Q4 GGUF, as the default
         model), where the copy loses nothing but bf16 rounding; bf16 otherwise.
     """
