@@ -1,8 +1,9 @@
 """The main window: queue on the left, summary / document / history tabs and the memory panel on the right.
 
-All model work runs in one :class:`SummaryWorker` on a QThread. The window owns the queue of
-:class:`Job` objects, translates worker signals into widget updates, saves what streams into the
-history every couple of seconds, and cancels and waits for the thread when it closes.
+All model work runs in one :class:`SummaryWorker` on a QThread. The window owns a
+:class:`~app.job_queue.JobQueue` (the jobs' states, plain Python), passes the worker's signals to it and
+draws what changed, saves what streams into the history every couple of seconds, and cancels and waits
+for the thread when it closes.
 """
 
 from __future__ import annotations
