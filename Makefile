@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SEPSUM_HOME ?= $(CURDIR)/.cache/sepsum-home
 
-.PHONY: setup demo test test-gpu test-ocr lint bench package package-test clean
+.PHONY: setup demo test test-gpu test-ocr lint bench bench-quick package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,13 @@ test-gpu: setup
 lint: $(STAMP)
 	$(BIN)/ruff check app sepllm_core tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks.run_all --quick $(BENCH_ARGS)
 
 package: setup
 	$(BIN)/python packaging/build.py

@@ -42,7 +42,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("quant", "none", str, "weight quantization through bitsandbytes (4bit needs the least memory)",
             choices=("none", "8bit", "4bit"), group="model"),
     Setting("decode_weights", "auto", str, "CPU: the weights used to write the summary: bf16 (exact), int4 "
-            "(a 4-bit copy: about 1.3x faster writing, about 0.56 byte more per parameter, some rounding loss "
+            "(a 4-bit copy: about 1.3x faster writing, 0.625 byte more per parameter, some rounding loss "
             "unless the model was 4-bit already) or auto (int4 only when the model was 4-bit already, "
             "as the embedded default model is: then nothing is lost)",
             choices=("auto", "bf16", "int4"), group="model"),

@@ -7,8 +7,9 @@ reference, the same Session with the full cache. Runs alternate engine by engine
 table gives medians. An engine ``sepsum-POLICY-WEIGHTS`` decodes on ``WEIGHTS`` (``bf16``, ``int4``
 or ``auto``, see ``app.engine.models.load_model``); ``sepsum-POLICY`` is ``auto``, as the app runs.
 
-    /work/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36     # once, ~190 s on 2 cores
-    .venv/bin/python -m benchmarks.llamacpp_compare --llama-python /work/llamacpp-venv/bin/python
+    python3 -m venv .cache/llamacpp-venv                                   # once, beside the checkout's .venv
+    .cache/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36          # ~190 s on 2 cores
+    .venv/bin/python -m benchmarks.llamacpp_compare     # --llama-python PY (or $LLAMA_PYTHON) for another one
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# The Python that has llama-cpp-python: $LLAMA_PYTHON, else a venv in the checkout's git-ignored .cache.
+LLAMA_PYTHON = os.environ.get(
+    "LLAMA_PYTHON", str(Path(__file__).resolve().parents[1] / ".cache" / "llamacpp-venv" / "bin" / "python"))
 
 WARMUP_TOKENS = 4
 """Decode steps after the first generated token that neither engine's decode rate counts: the first
@@ -128,7 +133,7 @@ def default_gguf() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--llama-python", default="/work/llamacpp-venv/bin/python",
+    parser.add_argument("--llama-python", default=LLAMA_PYTHON,
                         help="a Python with llama-cpp-python installed")
     parser.add_argument("--gguf", type=Path, default=None, help="default: the default model's Q4_1 GGUF")
     parser.add_argument("--contexts", default="512,2048,8000")

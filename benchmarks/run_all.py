@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import llamacpp_compare, perplexity, plots, recall, scaling
+from benchmarks import common, llamacpp_compare, perplexity, plots, recall, scaling
 
 QUICK = {
     "perplexity": ["--books", "moby", "--lengths", "2048", "--budgets", "512"],
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that everything runs")
     parser.add_argument("--only", default="perplexity,scaling,recall,llamacpp")
-    parser.add_argument("--llama-python", default="/work/llamacpp-venv/bin/python")
+    parser.add_argument("--llama-python", default=llamacpp_compare.LLAMA_PYTHON,
+                        help="a Python with llama-cpp-python (default: $LLAMA_PYTHON or .cache/llamacpp-venv)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     runners = {"perplexity": perplexity.main, "scaling": scaling.main, "recall": recall.main,
@@ -40,12 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "llamacpp":
             if not Path(args.llama_python).exists():
                 print(f"llama.cpp comparison skipped: {args.llama_python} not found "
-                      "(pip install llama-cpp-python==0.3.36 into a separate venv)", file=sys.stderr)
+                      "(see benchmarks/llamacpp_compare.py: llama-cpp-python==0.3.36 in a separate venv)",
+                      file=sys.stderr)
                 continue
             extra += ["--llama-python", args.llama_python]
         print(f"== {name} {' '.join(extra)}", flush=True)
         runners[name](extra)
-    plots.main([])
+    plots.main(["--out", str(common.RESULTS_DIR)])  # charts beside the results; docs/ keeps only what it cites
     return 0
 
 

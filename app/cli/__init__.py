@@ -12,12 +12,16 @@ import importlib
 import logging
 import sys
 
-from app import __version__, offline
+from app import __version__, library_noise, offline
 from app.errors import SepSumError
 
-# Subcommand modules, in the order they appear in --help. A module that is missing
-# (not yet written) is skipped so the dispatcher never breaks on a partial checkout.
+# Subcommand modules, in the order they appear in --help. Each one must import: a bundle that
+# lost a module would otherwise just lose its command (``sepsum gui``) without a word.
 SUBCOMMANDS = ["summarize", "extract", "models", "eval", "gui", "adapt"]
+
+
+class BrokenInstall(SepSumError):
+    """A subcommand's module does not import: the installation is incomplete."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,17 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMANDS:
         try:
             module = importlib.import_module(f"app.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.cli.{name}_cmd":
-                raise
-            continue
+        except ImportError as exc:
+            raise BrokenInstall(f"the '{name}' command cannot load ({type(exc).__name__}: {exc}): "
+                                "this installation is incomplete, reinstall sepsum") from exc
         module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     offline.enforce()
-    parser = build_parser()
+    library_noise.silence()
+    try:
+        parser = build_parser()
+    except BrokenInstall as exc:
+        print(f"sepsum: {exc}", file=sys.stderr)
+        return exc.exit_code
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),

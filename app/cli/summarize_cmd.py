@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import settings
+from app.request import from_settings
 from app.summarize.events import (
     DocumentLoaded,
     Failed,
@@ -24,7 +25,6 @@ from app.summarize.events import (
     Progress,
     Stage,
     SummaryDone,
-    SummaryRequest,
     Token,
 )
 
@@ -50,8 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     values = settings.from_args(args)
-    request = SummaryRequest.from_settings(args.paths, values, password=args.password,
-                                           max_new_tokens=args.max_new_tokens)
+    request = from_settings(args.paths, values, password=args.password, max_new_tokens=args.max_new_tokens)
     cancel = threading.Event()
     printer = Printer(args.format, args.output, several=len(args.paths) > 1)
     with _sigint_sets(cancel):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import offline
+from app import library_noise, offline
 from app.engine import devices, registry
 from app.engine.adapters import apply_adapter, read_adapter, read_settings
 from app.engine.estimate import FOUR_BIT_SOURCES, check_fits, estimate_memory
@@ -70,10 +70,6 @@ def quantization_config(quant: str, compute_dtype):
         return None
     from transformers import BitsAndBytesConfig
 
-    # bitsandbytes logs at import that an optional hub-fetched CPU kernel is missing (harmless, and
-    # SepSum never fetches from a hub), and on every int8 matmul that inputs are cast to fp16.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
@@ -105,11 +101,12 @@ def load_model(
         memory). The packed model cannot be trained or saved; ``sepsum adapt`` loads unpacked.
     decode_weights : with ``pack``: the weights the CPU decode step reads. ``bf16``: the model's
         (bit-equal logits); ``int4``: a 4-bit copy (``sepllm_core.int4``; ~1.3x faster decode on the
-        default model, +0.56 byte per decoder parameter, rounding loss on models that were not 4-bit);
+        default model, +0.625 byte per decoder parameter, rounding loss on models that were not 4-bit);
         ``auto``: int4 when the weights are 4-bit already (imported from a Q4 GGUF, as the default
         model), where the copy loses nothing but bf16 rounding; bf16 otherwise.
     """
     offline.enforce()
+    library_noise.silence()  # also for callers that skip the CLI's start-up (benchmarks, tests)
     if decode_weights not in DECODE_WEIGHTS:
         raise ModelError(f"decode weights {decode_weights!r} not known: use one of {', '.join(DECODE_WEIGHTS)}")
     quant = devices.check_quant(quant)

@@ -1,8 +1,9 @@
 """The main window: queue on the left, summary / document / history tabs and the memory panel on the right.
 
-All model work runs in one :class:`SummaryWorker` on a QThread. The window owns the queue of
-:class:`Job` objects, translates worker signals into widget updates, saves what streams into the
-history every couple of seconds, and cancels and waits for the thread when it closes.
+All model work runs in one :class:`SummaryWorker` on a QThread. The window owns a
+:class:`~app.job_queue.JobQueue` (the jobs' states, plain Python), passes the worker's signals to it and
+draws what changed, saves what streams into the history every couple of seconds, and cancels and waits
+for the thread when it closes.
 """
 
 from __future__ import annotations
@@ -37,16 +38,15 @@ from app.gui.memory_panel import MemoryPanel, format_bytes, format_duration
 from app.gui.queue_panel import DropZone, QueueList, RecentList, expand_paths, paths_from_mime
 from app.gui.settings_dialog import PRESETS, SettingsDialog, preset_of
 from app.gui.summary_view import SummaryView
-from app.gui.worker import Job, SummaryWorker
+from app.gui.worker import SummaryWorker
 from app.history import History
+from app.job_queue import READING_PHASES, JobQueue, QueueEntry
 
 log = logging.getLogger(__name__)
 
 HISTORY_SAVE_S = 2.0
 PROCESS_SAMPLE_MS = 250
 MAX_RECENT = 12
-READING_PHASES = ("prefill", "reading")  # the core says prefill/decode, the pipeline reading/writing
-PREFILL_SHARE = 85.0  # percent of the bar for reading the document; the rest for writing the summary
 
 
 def process_memory() -> tuple[int, int | None, int | None]:
@@ -58,30 +58,6 @@ def process_memory() -> tuple[int, int | None, int | None]:
     if not alloc and not reserved:
         return int(sample["rss_bytes"]), None, None
     return int(sample["rss_bytes"]), int(alloc), int(reserved)
-
-
-class JobView:
-    """What the window remembers about one job (shown again when its row is selected)."""
-
-    def __init__(self, job: Job):
-        self.job = job
-        self.state = "queued"
-        self.document: Any = None
-        self.tokens: int | None = None
-        self.text = ""
-        self.text_updates = 0  # streamed batches received (the worker sends at most ~20 a second)
-        self.kv_samples = 0
-        self.tokens_per_s = 0.0  # the latest reading or writing speed
-        self.stats: dict[str, Any] = {}
-        self.message = ""
-        self.percent = 0.0
-        self.history_id: int | None = None
-        self.memory: Any = None  # the memory panel's snapshot once the job ended
-        self.saved_at = 0.0
-        self.password_message: str | None = None
-        self.wrong_password = False
-        self.title = job.path.name
-        self.kind = ""
 
 
 class MainWindow(QMainWindow):
@@ -108,13 +84,9 @@ class MainWindow(QMainWindow):
         recovered = self.history.recover_interrupted()
         self.settings = _load_settings()
         self._ui_state = QSettings(str(paths.ensure(paths.home()) / "gui.ini"), QSettings.Format.IniFormat)
-        self.jobs: dict[int, JobView] = {}
-        self.current: JobView | None = None
-        self.running = False
+        self.job_queue = JobQueue()  # the jobs and their states; this window only draws them
         self.shown_job: int | None = None
         self.error_box: QMessageBox | None = None
-        self._failed = 0
-        self._queue_active = False  # a started queue that has not reported queueFinished yet
         self._closing = False
         self._estimate: dict[str, Any] = {}
 
@@ -132,6 +104,18 @@ class MainWindow(QMainWindow):
                 f"{recovered} summary from the last session did not finish: kept in History as incomplete", 10000)
         else:
             self.statusBar().showMessage("Ready: drop documents or press Ctrl+O", 5000)
+
+    @property
+    def jobs(self) -> dict[int, QueueEntry]:
+        return self.job_queue.jobs
+
+    @property
+    def current(self) -> QueueEntry | None:
+        return self.job_queue.current
+
+    @property
+    def running(self) -> bool:
+        return self.job_queue.running
 
     # construction ------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -275,7 +259,6 @@ class MainWindow(QMainWindow):
         self.thread.finished.connect(worker.deleteLater)
         self.runRequested.connect(worker.run)
         self.estimateRequested.connect(worker.estimate)
-        worker.started.connect(self._job_started)
         worker.stage.connect(self._job_stage)
         worker.documentRead.connect(self._document_read)
         worker.documentLoaded.connect(self._document_loaded)
@@ -295,10 +278,9 @@ class MainWindow(QMainWindow):
         files = expand_paths([Path(p) for p in paths])
         ids = []
         for path in files:
-            job = Job(path=path.resolve())
-            self.jobs[job.id] = JobView(job)
-            self.queue.add_job(job.id, path)
-            ids.append(job.id)
+            entry = self.job_queue.add(path.resolve())
+            self.queue.add_job(entry.job.id, path)
+            ids.append(entry.job.id)
         missing = [Path(p).name for p in paths if not Path(p).exists()]
         if missing:
             self.statusBar().showMessage(f"Not found: {', '.join(missing)}", 8000)
@@ -329,23 +311,17 @@ class MainWindow(QMainWindow):
         """Run the queued jobs one after another."""
         if self.running:
             return
-        if not any(view.state == "queued" for view in self.jobs.values()):
+        if not self.job_queue.start():
             self.statusBar().showMessage("Nothing queued: drop documents or press Ctrl+O", 5000)
             return
-        self.running = True
-        self._queue_active = True
-        self._failed = 0
         self._next()
 
     def cancel(self) -> None:
         """Stop the running job now (the UI reacts at once; the worker stops within one step)."""
-        view = self.current
-        self.running = False
+        view = self.job_queue.cancel()
         if view is None:
             return
-        view.job.cancel.set()
         self._finish_history(view, "cancelled", "cancelled by the user")
-        view.state = "cancelled"
         self.queue.set_status(view.job.id, "cancelled", "cancelled", reason="cancelled: the partial summary is kept")
         if self.shown_job == view.job.id:
             self.summary_view.set_state("cancelled · partial summary kept")
@@ -354,55 +330,40 @@ class MainWindow(QMainWindow):
 
     def regenerate(self) -> None:
         """Queue the shown document again (with the settings as they are now) and start."""
-        view = self.jobs.get(self.shown_job) if self.shown_job is not None else None
+        view = self.job_queue.again(self.shown_job) if self.shown_job is not None else None
         if view is None:
             return
-        job = Job(path=view.job.path, password=view.job.password)
-        self.jobs[job.id] = JobView(job)
-        self.queue.add_job(job.id, job.path)
-        self._select_job(job.id)
+        self.queue.add_job(view.job.id, view.job.path)
+        self._select_job(view.job.id)
         self.start()
 
     def remove_selected(self) -> None:
-        for job_id in self.queue.selected_job_ids():
-            view = self.jobs.get(job_id)
-            if view is None or view is self.current:
-                continue
+        for job_id in self.job_queue.remove(self.queue.selected_job_ids()):
             self.queue.remove_job(job_id)
-            del self.jobs[job_id]
         self._update_actions()
 
     def clear_finished(self) -> None:
-        for job_id, view in list(self.jobs.items()):
-            if view.state in ("done", "failed", "cancelled"):
-                self.queue.remove_job(job_id)
-                del self.jobs[job_id]
+        for job_id in self.job_queue.clear_finished():
+            self.queue.remove_job(job_id)
         self._update_actions()
 
     def _next(self) -> None:
-        if self.current is not None or self._closing:
-            return  # the running job's ended signal calls us again
-        pending = [v for v in self.jobs.values() if v.state == "queued"]
-        if not self.running or not pending:
-            was_active, self._queue_active = self._queue_active, False
-            self.running = False
-            self._memory_timer.stop()
-            self._update_actions()
-            if was_active:
-                self.statusBar().showMessage(
-                    "All done" if not self._failed else f"Done: {self._failed} failed (hover it for the reason)", 8000)
-                self.queueFinished.emit(self._failed)
+        if self._closing:
             return
-        view = pending[0]
-        view.job.settings = self.request_settings()
-        view.job.cancel.clear()
-        view.state = "reading"
-        view.text, view.stats, view.message = "", {}, ""
-        view.percent = 0.0
+        step = self.job_queue.advance(self.settings, self.request_overrides)
+        if step.run is None:
+            if self.current is None:  # the queue ended (or was stopped): nothing runs
+                self._memory_timer.stop()
+                self._update_actions()
+            if step.finished:
+                self.statusBar().showMessage(
+                    "All done" if not step.failed else f"Done: {step.failed} failed (hover it for the reason)", 8000)
+                self.queueFinished.emit(step.failed)
+            return
+        view = step.run
         view.history_id = self.history.start(
             str(view.job.path), title=view.job.path.name, model=view.job.settings.get("model") or "default",
-            settings={k: v for k, v in view.job.settings.items() if k != "password"})
-        self.current = view
+            settings=dict(view.job.settings))
         self.queue.set_status(view.job.id, "reading", "reading…", percent=0)
         self._select_job(view.job.id)
         self.summary_view.clear({"title": view.job.path.name, "path": str(view.job.path)}, state="starting…")
@@ -412,30 +373,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.runRequested.emit(view.job)
 
-    def request_settings(self) -> dict[str, Any]:
-        """The settings a run uses: the saved ones, the cache budget dict, and any overrides."""
-        values = dict(self.settings)
-        values["cache_budget"] = settings_schema.cache_budget(values)
-        values.update(self.request_overrides)
-        return values
-
     # worker signals ----------------------------------------------------------------------------
-    def _live(self, job_id: int) -> JobView | None:
-        """The job if it is the running one and not cancelled (late events of a cancelled job are dropped)."""
-        view = self.jobs.get(job_id)
-        if view is None or view is not self.current or view.job.cancel.is_set():
-            return None
-        return view
-
-    def _job_started(self, job_id: int) -> None:
-        pass
-
     def _job_stage(self, job_id: int, name: str, detail: str) -> None:
-        view = self._live(job_id)
+        view = self.job_queue.on_stage(job_id, name)
         if view is None:
             return
-        if name != "reading" and view.state == "reading":
-            view.state = "summarizing"
         label = f"{name} {detail}".strip() if name != "reading" else f"reading {detail}"
         if self.shown_job == job_id:
             self.summary_view.set_state(label + "…")
@@ -443,12 +385,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{view.job.path.name}: {label}")
 
     def _document_read(self, job_id: int, document: Any) -> None:
-        view = self.jobs.get(job_id)
+        view = self.job_queue.on_document_read(job_id, document)
         if view is None:
             return
-        view.document = document
-        view.title = document.title or view.job.path.name
-        view.kind = document.kind
         if view.history_id is not None:
             self.history.update_document(view.history_id, title=view.title, kind=view.kind)
         if self.shown_job == job_id:
@@ -461,11 +400,9 @@ class MainWindow(QMainWindow):
         self.request_estimate(tokens=int(sum(len(u.text.split()) for u in document.units) * 1.35))
 
     def _document_loaded(self, job_id: int, event: Any) -> None:
-        view = self._live(job_id)
+        view = self.job_queue.on_document_loaded(job_id, event.tokens)
         if view is None:
             return
-        view.tokens = event.tokens
-        view.state = "summarizing"
         if self.shown_job == job_id:
             self.document_view.set_tokens(event.tokens)
         for warning in event.warnings:
@@ -474,15 +411,11 @@ class MainWindow(QMainWindow):
         self.request_estimate(tokens=event.tokens)
 
     def _job_progress(self, job_id: int, event: Any) -> None:
-        view = self._live(job_id)
+        view = self.job_queue.on_progress(job_id, event.phase, event.tokens_done, event.tokens_total,
+                                          event.tokens_per_s)
         if view is None:
             return
-        view.state = "summarizing"
-        fraction = event.tokens_done / event.tokens_total if event.tokens_total else 0.0
         reading = event.phase in READING_PHASES
-        percent = PREFILL_SHARE * fraction if reading else PREFILL_SHARE + (100 - PREFILL_SHARE) * fraction
-        view.percent = max(view.percent, min(percent, 99.0))
-        view.tokens_per_s = event.tokens_per_s
         self._show_progress(view)
         if self.shown_job == job_id:
             phase = "reading the document" if reading else "writing the summary"
@@ -492,11 +425,9 @@ class MainWindow(QMainWindow):
         self.memory_panel.set_speed(reading, event.tokens_per_s, event.eta_s)
 
     def _job_text(self, job_id: int, text: str) -> None:
-        view = self._live(job_id)
+        view = self.job_queue.on_text(job_id, text)
         if view is None:
             return
-        view.text += text
-        view.text_updates += 1
         if self.shown_job == job_id:
             self.summary_view.append(text)
         now = time.monotonic()
@@ -505,33 +436,23 @@ class MainWindow(QMainWindow):
             view.saved_at = now
 
     def _job_memory(self, job_id: int, sample: Any) -> None:
-        view = self._live(job_id)
-        if view is None:
-            return
-        view.kv_samples += 1
-        self.memory_panel.add_kv_sample(sample.kv_bytes, sample.kv_bytes_full_equivalent)
+        if self.job_queue.on_memory(job_id) is not None:
+            self.memory_panel.add_kv_sample(sample.kv_bytes, sample.kv_bytes_full_equivalent)
 
     def _job_done(self, job_id: int, event: Any) -> None:
-        view = self._live(job_id)
+        view = self.job_queue.on_done(job_id, event.summary, event.stats, event.incomplete)
         if view is None:
             return
-        view.text = event.summary or view.text
-        view.stats = dict(event.stats)
         status = "incomplete" if event.incomplete else "done"
-        view.state = "cancelled" if event.incomplete else "done"
-        view.percent = 100.0
         self._finish_history(view, status, "" if status == "done" else "stopped before the end")
-        self.queue.set_status(job_id, view.state, "done" if status == "done" else "incomplete")
+        self.queue.set_status(job_id, view.state, status)
         if self.shown_job == job_id:
             self.summary_view.set_result(view.text, view.stats, state=status)
 
     def _job_failed(self, job_id: int, message: str, error_type: str) -> None:
-        view = self.jobs.get(job_id)
-        if view is None or view.job.cancel.is_set():
+        view = self.job_queue.on_failed(job_id, message)
+        if view is None:
             return
-        view.state = "failed"
-        view.message = message
-        self._failed += 1
         self._finish_history(view, "failed", message)
         self.queue.set_status(job_id, "failed", f"failed: {_short(message)}", reason=message)
         if self.shown_job == job_id:
@@ -540,56 +461,44 @@ class MainWindow(QMainWindow):
         self.show_error(f"Could not summarize {view.job.path.name}", message)
 
     def _password_needed(self, job_id: int, message: str, wrong: bool) -> None:
-        view = self.jobs.get(job_id)
-        if view is not None:
-            view.password_message = message
-            view.wrong_password = wrong or view.job.password is not None
+        self.job_queue.on_password_needed(job_id, message, wrong)
 
     def _job_ended(self, job_id: int, seconds: float) -> None:
-        view = self.jobs.get(job_id)
-        if view is not None and view is self.current:
-            self.current = None
+        ended = self.job_queue.on_ended(job_id)
+        view = ended.entry
+        if view is not None and ended.was_current:
             self._sample_process()
             view.memory = self.memory_panel.snapshot()
-            if view.state in ("reading", "summarizing") and view.password_message is None:
-                # The pipeline ended without SummaryDone or Failed: keep what streamed, marked incomplete.
-                view.state = "cancelled" if view.job.cancel.is_set() else "done"
-                self._finish_history(view, "incomplete" if view.job.cancel.is_set() else "done")
-                self.queue.set_status(job_id, view.state, view.state)
-            if view.password_message is not None:
-                self._ask_password(view)
-        elif view is not None and view.password_message is not None:
+        if view is not None and ended.unfinished:
+            self._finish_history(view, ended.unfinished)
+            self.queue.set_status(job_id, view.state, view.state)
+        if view is not None and ended.ask_password:
             self._ask_password(view)
         log.debug("job %s ended after %.2f s", job_id, seconds)
         self._update_actions()
         self._next()
 
-    def _ask_password(self, view: JobView) -> None:
-        message, view.password_message = view.password_message, None
+    def _ask_password(self, view: QueueEntry) -> None:
         if view.history_id is not None:
             self.history.delete(view.history_id)  # not a summary yet: the retry records its own run
             view.history_id = None
         prompt = (f"The password for {view.job.path.name} was wrong. Try again:" if view.wrong_password
                   else f"{view.job.path.name} is encrypted. Enter its password:")
         password, ok = QInputDialog.getText(self, "Password required", prompt, QLineEdit.EchoMode.Password)
-        if ok and password:
-            view.job.password = password
-            view.state = "queued"
+        message = self.job_queue.password_given(view, password if ok else None)
+        if not message:
             self.queue.set_status(view.job.id, "queued", "queued (password given)")
         else:
-            view.state = "failed"
-            view.message = message or "encrypted: no password given"
-            self._failed += 1
-            self.queue.set_status(view.job.id, "failed", "failed: needs a password", reason=view.message)
+            self.queue.set_status(view.job.id, "failed", "failed: needs a password", reason=message)
 
-    def _finish_history(self, view: JobView, status: str, message: str = "") -> None:
+    def _finish_history(self, view: QueueEntry, status: str, message: str = "") -> None:
         if view.history_id is None:
             return
         self.history.finish(view.history_id, status=status, summary=view.text, stats=view.stats, message=message)
         view.history_id = None
         self.history_view.refresh()
 
-    def _show_progress(self, view: JobView) -> None:
+    def _show_progress(self, view: QueueEntry) -> None:
         if view.state == "reading":
             self.queue.set_status(view.job.id, "reading", "reading…", percent=view.percent)
         else:
@@ -717,8 +626,7 @@ class MainWindow(QMainWindow):
 
     # window ------------------------------------------------------------------------------------
     def _update_actions(self) -> None:
-        queued = any(v.state == "queued" for v in self.jobs.values())
-        self.start_action.setEnabled(queued and not self.running)
+        self.start_action.setEnabled(self.job_queue.has_queued() and not self.running)
         self.cancel_action.setEnabled(self.current is not None and not self.current.job.cancel.is_set())
         has_text = bool(self.summary_view.text.strip())
         self.copy_action.setEnabled(has_text)
@@ -768,7 +676,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         if self.current is not None:
             self.cancel()
-        self.running = False
+        self.job_queue.running = False
         self._memory_timer.stop()
         self.thread.quit()
         if not self.thread.wait(30_000):

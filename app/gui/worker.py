@@ -8,23 +8,23 @@ Streamed text is batched to at most ~20 signals per second so a fast GPU cannot 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.errors import PasswordRequired, SepSumError
+from app.job_queue import Job
+from app.request import cache_config, estimate_for_request, from_settings
 from app.summarize.events import (
     DocumentLoaded,
-    Done,
     Failed,
     MemorySample,
+    NoteWritten,
     Progress,
     Stage,
     SummaryDone,
@@ -35,27 +35,9 @@ from app.summarize.events import (
 log = logging.getLogger(__name__)
 
 _TOKEN_FLUSH_S = 0.05
-_job_ids = itertools.count(1)
 
 SummarizeFn = Callable[[SummaryRequest, threading.Event], Iterator[Any]]
 LoadFn = Callable[[Path, str | None], Any]
-
-
-@dataclass
-class Job:
-    """One file to summarize with the settings it was queued with."""
-
-    path: Path
-    settings: dict[str, Any] = field(default_factory=dict)
-    password: str | None = None
-    id: int = field(default_factory=lambda: next(_job_ids))
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-    def request(self) -> SummaryRequest:
-        """The pipeline request: SummaryRequest fields taken from the settings, the rest kept aside."""
-        known = set(SummaryRequest.__dataclass_fields__) - {"paths", "password"}
-        kwargs = {name: value for name, value in self.settings.items() if name in known}
-        return SummaryRequest(paths=[self.path], password=self.password, **kwargs)
 
 
 def _default_load(path: Path, password: str | None) -> Any:
@@ -69,7 +51,7 @@ class SummaryWorker(QObject):
 
     Signals
     -------
-    started(job_id), stage(job_id, name, detail), documentRead(job_id, Document),
+    stage(job_id, name, detail), documentRead(job_id, Document),
     documentLoaded(job_id, DocumentLoaded), progress(job_id, Progress), text(job_id, str),
     memory(job_id, MemorySample), summaryDone(job_id, SummaryDone),
     failed(job_id, message, error_type), passwordNeeded(job_id, message, wrong_password),
@@ -77,7 +59,6 @@ class SummaryWorker(QObject):
     estimated(dict) answers :meth:`estimate` (keys: estimate, free, fits, max_context, error).
     """
 
-    started = Signal(int)
     stage = Signal(int, str, str)
     documentRead = Signal(int, object)
     documentLoaded = Signal(int, object)
@@ -103,7 +84,6 @@ class SummaryWorker(QObject):
     def run(self, job: Job) -> None:
         """Read the document (for the preview and an early password check), then summarize it."""
         began = time.monotonic()
-        self.started.emit(job.id)
         try:
             if job.cancel.is_set():
                 return
@@ -165,12 +145,8 @@ class SummaryWorker(QObject):
         if self._loaded is not None and self._loaded_key == key:
             return
         self._loaded, self._loaded_key = None, None  # free the old weights before loading new ones
-        try:
-            cache_config = pipeline.cache_config_for(request)
-        except ValueError as exc:
-            raise SepSumError(f"cache settings rejected: {exc}: fix them in Settings") from exc
         self.stage.emit(job.id, "loading model", request.model or "SmolLM2-135M-Instruct")
-        self._loaded = pipeline.load_model_for(request, cache_config)
+        self._loaded = pipeline.load_model_for(request)
         self._loaded_key = key
 
     def _dispatch(self, job: Job, event: Any) -> None:
@@ -190,14 +166,13 @@ class SummaryWorker(QObject):
         elif isinstance(event, SummaryDone):
             self.summaryDone.emit(job.id, event)
         elif isinstance(event, Failed):
-            if event.error_type == "PasswordRequired":
+            if event.error_type == PasswordRequired.__name__:
                 self.passwordNeeded.emit(job.id, event.message, "wrong" in event.message.lower())
             else:
                 self.failed.emit(job.id, event.message, event.error_type)
-        elif type(event).__name__ == "NoteWritten":
+        elif isinstance(event, NoteWritten):
             self.stage.emit(job.id, f"writing {event.kind}s", f"{event.index} of ~{event.total}")
-        elif isinstance(event, Done):
-            pass  # the pipeline follows it with SummaryDone, which carries the document's stats
+        # Done needs nothing: the pipeline follows it with SummaryDone, which carries the document's stats.
 
     def _flush(self, job_id: int, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -210,29 +185,23 @@ class SummaryWorker(QObject):
 def estimate_for(params: dict[str, Any]) -> dict[str, Any]:
     """The memory estimate, free memory and the model's trained context for a settings dict.
 
-    ``params`` holds the settings (model, device, quant, cache, cache_max_entries, chunk_size)
-    and ``tokens``, the document length (or a typical one before a document is read).
+    ``params`` holds the settings values (as :mod:`app.settings` defines them) and ``tokens``, the
+    document length (or a typical one before a document is read). The cache is the one a run with
+    these settings builds (:func:`app.request.cache_config`), int8 entries included.
     """
-    from types import SimpleNamespace
+    from app.engine.estimate import free_bytes, model_info_for
 
-    from app.engine.estimate import estimate_memory, free_bytes, model_info_for
-    from sepllm_core.config import CacheConfig
-
-    defaults = CacheConfig()
-    policy = params.get("cache") or "sepllm"
-    budget = params.get("cache_max_entries") or defaults.max_entries
-    chunk = params.get("chunk_size") or defaults.chunk_size
-    cache = SimpleNamespace(policy=policy, max_entries=budget, chunk_size=chunk)
+    request = from_settings([], params)
+    config = cache_config(request)
     tokens = max(int(params.get("tokens") or 4096), 1)
-    estimate = estimate_memory(params.get("model"), params.get("device") or "auto", params.get("quant") or "none",
-                               cache=cache, tokens=tokens, decode_weights=params.get("decode_weights") or "auto")
+    estimate = estimate_for_request(request, tokens=tokens)
     free = free_bytes(estimate.device)
-    _name, info = model_info_for(params.get("model"))
+    _name, info = model_info_for(request.model)
     return {
         "estimate": estimate,
         "free": free,
         "fits": estimate.total_bytes <= free,
         "max_context": info.max_context,
-        "cache_budget": None if policy == "full" else budget,
+        "cache_budget": config.max_entries if config.bounded else None,
         "tokens": tokens,
     }

@@ -68,7 +68,8 @@ class NoteWritten:
 
 @dataclass
 class SummaryRequest:
-    """Everything one run needs. Field names match the CLI flags and the settings schema."""
+    """Everything one run needs. Field names match the CLI flags and the settings schema
+    (:func:`app.request.from_settings` builds one from the settings)."""
 
     paths: list[Path]
     model: str | None = None  # registry name or a path; None = default model
@@ -87,19 +88,6 @@ class SummaryRequest:
     max_new_tokens: int | None = None  # overrides the length's token limit (notes and chunk summaries too)
     kv_quant: str = "none"  # none | int8: how the cache stores keys and values
     decode_weights: str = "auto"  # auto | bf16 | int4: the weights the CPU decode step reads
-
-    @classmethod
-    def from_settings(cls, paths: list[Path], values: dict[str, Any], **overrides: Any) -> SummaryRequest:
-        """Build a request from effective settings (see :mod:`app.settings`)."""
-        from app import settings
-
-        fields = {name: values[name] for name in ("model", "device", "quant", "cache", "mode", "length",
-                                                  "style", "language", "kind", "notes_every", "kv_quant",
-                                                  "decode_weights")
-                  if name in values}
-        fields["cache_budget"] = settings.cache_budget(values)
-        fields.update(overrides)
-        return cls(paths=list(paths), **fields)
 
 
 PipelineEvent = (

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import Cancelled, DocumentError, ResourceError, SepSumError
+from app.request import cache_config as request_cache_config
+from app.request import estimate_for_request
 from app.summarize import prompts
 from app.summarize.events import DocumentLoaded, Failed, PipelineEvent, Stage, SummaryDone, SummaryRequest
 from app.summarize.guards import is_empty_summary
@@ -50,25 +52,6 @@ def choose_mode(requested: str, document_tokens: int, cache_config, context_toke
     return "single"
 
 
-def cache_config_for(request: SummaryRequest):
-    """The sepllm_core CacheConfig for the request's policy and budgets (ValueError when invalid)."""
-    from sepllm_core.config import CacheConfig
-
-    budget = dict(request.cache_budget)
-    chunk = budget.pop("chunk", None)
-    base = CacheConfig()
-    if request.cache == "full":
-        config = CacheConfig.full()
-    elif request.cache == "window":
-        config = CacheConfig.window(budget.get("max_entries", base.max_entries))
-        if "initial" in budget:
-            config = config.with_(initial=budget["initial"], local=config.max_entries - budget["initial"])
-    else:
-        config = CacheConfig(policy=request.cache, **budget)
-    config = config.with_(kv_quant=request.kv_quant)
-    return config.with_(chunk_size=chunk) if chunk else config
-
-
 def cache_for_model(cache_config, loaded):
     """A SepLLM-adapted model reads its separators at the positions it was trained with (renumbered
     inside the cache, docs/BENCHMARKS.md section 4), unless the cache asks for a mode explicitly."""
@@ -78,15 +61,12 @@ def cache_for_model(cache_config, loaded):
     return cache_config
 
 
-def load_model_for(request: SummaryRequest, cache_config):
+def load_model_for(request: SummaryRequest):
     """Check the memory estimate, then load the model once for the whole batch."""
-    from app.engine.estimate import check_fits, estimate_memory
+    from app.engine.estimate import check_fits
     from app.engine.models import load_model
 
-    tokens = 8192 if not cache_config.bounded else cache_config.max_entries
-    estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens,
-                               decode_weights=request.decode_weights)
-    check_fits(estimate)
+    check_fits(estimate_for_request(request))
     return load_model(request.model, device=request.device, quant=request.quant, dtype="auto", pack=True,
                       decode_weights=request.decode_weights)
 
@@ -97,12 +77,7 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
     The model is loaded (after the memory check) when the first document has been read, so a
     batch of unreadable files never loads it.
     """
-    try:
-        cache_config = cache_config_for(request)
-    except ValueError as exc:
-        from app.settings import SettingsError
-
-        raise SettingsError(f"cache settings rejected: {exc}") from exc
+    cache_config = request_cache_config(request)  # SettingsError before any document is read
     for path in request.paths:
         if cancel.is_set():
             return
@@ -117,7 +92,7 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
             continue
         if loaded is None:  # loaded once, when the first document is ready
             yield Stage("loading model", request.model or "default model")
-            loaded = load_model_for(request, cache_config)
+            loaded = load_model_for(request)
         outcome = yield from summarize_text(
             text, loaded, request, cancel, cache_config=cache_config, path=str(path),
             document_kind=document.kind, title=document.title, metadata=document.metadata,
@@ -131,7 +106,7 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
                    genre: str | None = None, metadata: dict[str, Any] | None = None,
                    warnings: tuple[str, ...] = ()) -> Iterator[PipelineEvent]:
     """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled"."""
-    cache_config = cache_for_model(cache_config or cache_config_for(request), loaded)
+    cache_config = cache_for_model(cache_config or request_cache_config(request), loaded)
     tokenizer = loaded.tokenizer
     kind = request.kind if request.kind != "auto" else prompts.detect_kind(document_kind, text, genre)
     document_ids = encode_long(tokenizer, text)  # in pieces: one call on a book held ~150 MB more

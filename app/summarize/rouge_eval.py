@@ -12,6 +12,7 @@ best reference per metric (``rouge-score``, stemmed F-measure). Several configur
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import DocumentError
-from app.summarize.events import Failed, SummaryDone, SummaryRequest
+from app.summarize.events import Failed, SummaryDone
 from app.summarize.guards import is_empty_summary
 
 METRICS = ("rouge1", "rouge2", "rougeL")
@@ -134,21 +135,19 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     """
     from rouge_score import rouge_scorer
 
-    from app.summarize.pipeline import cache_config_for, load_model_for, summarize_text
+    from app import request as run_request
+    from app.summarize.pipeline import load_model_for, summarize_text
 
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
-    budget = {"max_entries": args.max_entries} if getattr(args, "max_entries", None) else {}
-    if getattr(args, "chunk_size", None):
-        budget["chunk"] = args.chunk_size
-    base = SummaryRequest(paths=[], model=getattr(args, "model", None), device=getattr(args, "device", "auto"),
-                          quant=getattr(args, "quant", "none"), style=getattr(args, "style", "paragraphs"),
-                          cache_budget=budget, max_new_tokens=getattr(args, "max_new_tokens", None),
-                          kv_quant=getattr(args, "kv_quant", "none"),
-                          decode_weights=getattr(args, "decode_weights", "auto"))
+    values = {"model": getattr(args, "model", None), "device": getattr(args, "device", "auto"),
+              "quant": getattr(args, "quant", "none"), "style": getattr(args, "style", "paragraphs"),
+              "cache_max_entries": getattr(args, "max_entries", None), "chunk_size": getattr(args, "chunk_size", None),
+              "kv_quant": getattr(args, "kv_quant", "none"), "decode_weights": getattr(args, "decode_weights", "auto")}
+    base = run_request.from_settings([], values, max_new_tokens=getattr(args, "max_new_tokens", None))
     if loaded is None:
-        loaded = load_model_for(base, cache_config_for(base))
+        loaded = load_model_for(base)
     context = int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
-    bound = cache_config_for(base).max_entries
+    bound = run_request.cache_config(base).max_entries
     cancel = threading.Event()
     ran: dict[tuple[str, str], dict[str, Any]] = {}  # results of computations that configurations share
     report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name,
@@ -157,9 +156,8 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     for mode, cache in configs:
         results = []
         for index, row in enumerate(rows, start=1):
-            request = SummaryRequest(**{**base.__dict__, "mode": mode, "cache": cache,
-                                        "length": _length_for(row, getattr(args, "length", "auto")),
-                                        "focus": row.get("query")})
+            request = dataclasses.replace(base, mode=mode, cache=cache, focus=row.get("query"),
+                                          length=_length_for(row, getattr(args, "length", "auto")))
             text = row.get("document") or row.get("dialogue")
             genre = row.get("genre") or ("dialogue" if row.get("dialogue") else None)
             row_id = row.get("id", str(index))

@@ -31,3 +31,18 @@ def test_parsing_the_command_line_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_every_subcommand_is_registered():
+    from app.cli import SUBCOMMANDS, build_parser
+
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    assert list(subparsers.choices) == SUBCOMMANDS
+
+
+def test_a_subcommand_that_does_not_import_is_an_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "app.cli.gui_cmd", None)  # what a bundle that lost the module sees
+    assert main(["summarize", "--help"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sepsum: the 'gui' command cannot load (") and "reinstall sepsum" in err
+    assert err.count("\n") == 1

@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: the default model as a LoadedModel, a short real document."""
+"""Fixtures of the pipeline tests: the default model loaded as the app loads it, a short real document."""
 
 from pathlib import Path
 
@@ -9,13 +9,16 @@ SAMPLE = REPO / "resources" / "sample.md"
 
 
 @pytest.fixture(scope="session")
-def loaded(default_model, default_model_dir):
-    """The session's default model wrapped as the engine's LoadedModel (no second load)."""
-    from app.engine.models import LoadedModel
+def loaded(default_model_dir):
+    """The default model through ``app.engine.models.load_model`` with ``pack=True``, as the CLI and the GUI
+    load it: packed linears and, its weights being 4-bit already, the int4 decode copy."""
+    from app.engine.models import load_model
 
-    model, tokenizer = default_model
-    return LoadedModel(model=model, tokenizer=tokenizer, device="cpu", dtype="bf16", quant="none",
-                       name="smollm2-135m-instruct", path=default_model_dir, weights_bytes=0, load_seconds=0.0)
+    model = load_model(str(default_model_dir), device="cpu", pack=True)
+    if model.decode_weights != "int4" or not model.packed_layers:
+        raise RuntimeError(f"the default model loaded with decode weights {model.decode_weights} and "
+                           f"{model.packed_layers} packed layers: not the app's int4 path")
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ def test_single_pass_streams_the_summary_through_a_bounded_cache(loaded, sample_
     stats = done.stats
     assert set(stats) >= STATS_KEYS
     assert stats["input_tokens"] == document.tokens and 0 < stats["output_tokens"] <= 24
+    assert stats["decode_weights"] == "int4"  # written by the packed 4-bit decode step, as in the app
     assert stats["cache"]["policy"] == "sepllm" and stats["cache"]["max_entries"] == 512
     # bounded: the cache held a fraction of what a full cache would have held
     assert 0 < stats["kv_entries_peak"] <= 512 + 256 + 200
@@ -181,15 +182,6 @@ def test_auto_mode_follows_the_document_length(loaded):
     assert pipeline.choose_mode("mapreduce", 300, config, 8192) == "mapreduce"
 
 
-def test_cache_settings_become_a_cache_config():
-    request = SummaryRequest(paths=[], cache="window", cache_budget={"max_entries": 600, "chunk": 64})
-    config = pipeline.cache_config_for(request)
-    assert config.policy == "window" and config.max_entries == 600 and config.chunk_size == 64
-    assert pipeline.cache_config_for(SummaryRequest(paths=[], cache="full")).bounded is False
-    with pytest.raises(ValueError):
-        pipeline.cache_config_for(SummaryRequest(paths=[], cache_budget={"max_entries": 100, "local": 256}))
-
-
 def test_a_full_cache_that_cannot_fit_is_refused_with_numbers(loaded, short_report, monkeypatch):
     from app.engine import estimate
 
@@ -213,6 +205,9 @@ def test_a_summary_is_not_cut_short(loaded, short_report, tmp_path, text_words):
     document = next(e for e in events if isinstance(e, DocumentLoaded))
     (done,) = _done(events)
     floor = min(20, document.tokens // 4)
-    assert done.stats["output_tokens"] >= floor or done.stats["stopped_by"] == "repetition"
+    # the floor holds whatever stops the summary (the one-line note ends by the repetition guard)
+    assert done.stats["output_tokens"] >= floor, done.stats
     if text_words:
         assert floor < 10
+    else:
+        assert done.stats["stopped_by"] == "max_tokens", done.stats  # a report has more to say than 40 tokens

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from app import paths, settings
+from app import paths, request, settings
 from app.summarize.events import SummaryRequest
 
 
@@ -56,19 +56,7 @@ def test_flags_override_the_saved_file(isolated_home):
     args = parser.parse_args(["--length", "short", "--cache-max-entries", "600", "--cache", "window"])
     values = settings.from_args(args)
     assert values["length"] == "short" and values["style"] == "paragraphs" and values["cache"] == "window"
-    request = SummaryRequest.from_settings([], values)
-    assert request.cache_budget == {"max_entries": 600} and request.length == "short"
+    made = request.from_settings([], values)
+    assert made.cache_budget == {"max_entries": 600} and made.length == "short"
     with pytest.raises(SystemExit):
         parser.parse_args(["--quant", "2bit"])
-
-
-def test_kv_quant_flag_reaches_the_cache_config(isolated_home):
-    from app.summarize.pipeline import cache_config_for
-
-    parser = argparse.ArgumentParser()
-    settings.add_arguments(parser)
-    request = SummaryRequest.from_settings([], settings.from_args(parser.parse_args(["--kv-quant", "int8"])))
-    assert request.kv_quant == "int8" and cache_config_for(request).kv_quant == "int8"
-    assert cache_config_for(SummaryRequest(paths=[])).kv_quant == "none"  # the default stores bf16
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--kv-quant", "int4"])
