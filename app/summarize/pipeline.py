@@ -80,10 +80,10 @@ def cache_for_model(cache_config, loaded):
 
 def load_model_for(request: SummaryRequest, cache_config):
     """Check the memory estimate, then load the model once for the whole batch."""
-    from app.engine.estimate import check_fits, estimate_memory
+    from app.engine.estimate import check_fits, estimate_memory, preflight_tokens
     from app.engine.models import load_model
 
-    tokens = 8192 if not cache_config.bounded else cache_config.max_entries
+    tokens = preflight_tokens(cache_config)
     estimate = estimate_memory(request.model, request.device, request.quant, cache_config, tokens=tokens,
                                decode_weights=request.decode_weights)
     check_fits(estimate)
