@@ -257,7 +257,6 @@ def _catalog_entry_of_registered(name: str) -> CatalogModel | None:
     if registered is None:
         return None
     notes = registered.notes or {}
-    repo = notes.get("catalog") or notes.get("repo")
-    if registered.source == "adapter" and notes.get("base"):
-        repo = notes["base"]
-    return find(repo) if repo else None
+    keys = [notes["base"]] if registered.source == "adapter" and notes.get("base") else []
+    keys += [key for key in (notes.get("catalog"), notes.get("repo")) if key]
+    return next((entry for entry in map(find, keys) if entry is not None), None)

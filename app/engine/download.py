@@ -249,9 +249,10 @@ class _Tracker:
         self._last_report = now
         speed = self.speed(now)
         left = self.plan.total_bytes - self.done
-        eta = left / speed if speed > 0 else None
+        measured = self._window[-1][0] - self._window[0][0] >= 0.5  # a speed from a few ms says nothing
+        eta = left / speed if speed > 0 and measured else None
         self.on_progress(DownloadProgress(self.plan.model.name, self.file, self.index, len(self.plan.files),
-                                          self.done, self.plan.total_bytes, speed, eta))
+                                          self.done, self.plan.total_bytes, speed if measured else 0.0, eta))
 
 
 class _Stop(Exception):
