@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from app.engine import catalog
 from app.engine.catalog import CatalogModel
-from app.engine.estimate import MemoryEstimate, estimate_memory, estimate_resolved, preflight_tokens
+from app.engine.estimate import (
+    FOUR_BIT_SOURCES,
+    MemoryEstimate,
+    estimate_resolved,
+    model_info_for,
+    preflight_tokens,
+)
 from app.engine.hardware import Machine
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,8 @@ class Recommendation:
     def describe(self) -> str:
         from app.engine.estimate import format_bytes
 
-        return (f"{self.model.name} at {QUANT_LABELS[self.quant]} on the {self.device.upper()} "
+        where = {"cuda": "the GPU", "mps": "the Apple GPU"}.get(self.device, "the CPU")
+        return (f"{self.model.name} at {QUANT_LABELS[self.quant]} on {where} "
                 f"(needs {format_bytes(self.estimate.total_bytes)})")
 
 
@@ -88,17 +95,18 @@ def _installed_name(model: CatalogModel) -> str | None:
 def _estimates(model: CatalogModel, machine: Machine, quant: str, cache_config, tokens: int,
                decode_weights: str, installed: str | None, cpu_dtype: str):
     gpu = None
-    if installed is not None:  # the files are here: exactly the pre-run check's numbers
-        cpu = estimate_memory(installed, "cpu", quant, cache_config, tokens=tokens, decode_weights=decode_weights)
-        if machine.gpu and not (machine.gpu == "mps" and quant != "none"):
-            gpu = estimate_memory(installed, machine.gpu, quant, cache_config, tokens=tokens,
-                                  decode_weights=decode_weights)
-        return gpu, cpu
-    info = catalog.model_info(model)
     int4 = decode_weights == "int4"  # auto adds the copy only to 4-bit sources (GGUF), never to a download
-    cpu = estimate_resolved(model.name, info, "cpu", cpu_dtype, quant, cache_config, tokens, int4_copy=int4)
+    if installed is not None:  # the files are here: the pre-run check's numbers (estimate_memory's steps)
+        from app.engine import registry
+
+        name, info = model_info_for(installed)
+        int4 = int4 or (decode_weights == "auto" and registry.resolve(installed).source in FOUR_BIT_SOURCES)
+    else:
+        name, info = model.name, catalog.model_info(model)
+    cpu = estimate_resolved(name, info, "cpu", cpu_dtype, quant, cache_config, tokens, int4_copy=int4)
     if machine.gpu and not (machine.gpu == "mps" and quant != "none"):  # bitsandbytes has no MPS kernels
-        gpu = estimate_resolved(model.name, info, machine.gpu, machine.gpu_dtype, quant, cache_config, tokens)
+        gpu = estimate_resolved(name, info, machine.gpu, machine.gpu_dtype, quant, cache_config, tokens,
+                                int4_copy=int4)
     return gpu, cpu
 
 

@@ -28,11 +28,7 @@ class Machine:
     gpu_total: int = 0
     gpu_free: int = 0
     label: str = "this machine"
-
-    @property
-    def gpu_dtype(self) -> str:
-        """The dtype ``choose_dtype`` gives the GPU: bf16 on CUDA (compute capability 8+ assumed), fp16 on MPS."""
-        return "fp16" if self.gpu == "mps" else "bf16"
+    gpu_dtype: str = "bf16"  # what ``devices.choose_dtype`` picks for the GPU (fp16 on MPS and pre-Ampere CUDA)
 
 
 def probe(models_dir: Path | None = None) -> Machine:
@@ -44,8 +40,13 @@ def probe(models_dir: Path | None = None) -> Machine:
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     disk_free = shutil.disk_usage(existing).free
     gpu, name, total, free = _gpu()
+    dtype = "bf16"
+    if gpu is not None:
+        from app.engine import devices
+
+        dtype = devices.dtype_name(devices.choose_dtype(gpu))
     return Machine(ram_total=int(memory.total), ram_free=int(memory.available), disk_free=int(disk_free),
-                   gpu=gpu, gpu_name=name, gpu_total=total, gpu_free=free)
+                   gpu=gpu, gpu_name=name, gpu_total=total, gpu_free=free, gpu_dtype=dtype)
 
 
 def _gpu() -> tuple[str | None, str, int, int]:

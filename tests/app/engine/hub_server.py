@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +54,7 @@ class Faults:
     corrupt: dict[str, bytes] = field(default_factory=dict)  # file -> bytes served instead of the real ones
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
     sent: dict[str, int] = field(default_factory=dict)  # file -> body bytes sent
+    seconds_per_mb: float = 0.0  # slow the transfers down (a download in progress, a cancel part-way)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -157,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
                 piece = body[offset:offset + (1 << 20)]
                 self.wfile.write(piece)
                 faults.sent[name] = faults.sent.get(name, 0) + len(piece)
+                if faults.seconds_per_mb:
+                    time.sleep(faults.seconds_per_mb * len(piece) / 1e6)
         except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a cancelled download)
             self.close_connection = True
 
