@@ -152,6 +152,9 @@ def _catalog(args: argparse.Namespace) -> int:
     else:
         print(f"Recommended: {pick.describe()}, marked *. "
               f"Download with 'sepsum models download {pick.model.name}' ({format_bytes(pick.model.download_bytes)}).")
+    no_room = [row.model.name for row in rows if not row.installed and row.model.download_bytes > machine.disk_free]
+    if no_room:
+        print(f"Not enough free disk to download: {', '.join(no_room)}")
     gated = [row.model.name for row in rows if row.model.gated]
     if gated:
         print(f"Gated (accept the licence on the model's page and log in first): {', '.join(gated)}")

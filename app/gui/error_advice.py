@@ -7,14 +7,15 @@ import re
 # (flag as the engine writes it, what to do in the app)
 _FLAG_FIXES = (
     (r"--quant (4bit|8bit)", lambda m: f"Quantization {m.group(1)} (Settings or Get models)"),
-    (r"--kv-quant int8", lambda m: "Cache storage int8 (Settings, Cache tab)"),
+    (r"--kv-quant int8", lambda m: "Kv quant int8 (Settings, Cache tab)"),
     (r"a smaller cache budget \(--cache sepllm\)", lambda m: "a smaller cache (the Maximum memory saving preset)"),
     (r"a bounded cache \(--cache sepllm\)( of at most (\d+) entries)?",
      lambda m: "the Balanced cache preset" + (f" with at most {m.group(2)} entries" if m.group(2) else "")),
     (r"--cache sepllm", lambda m: "the Balanced cache preset"),
     (r"--device cpu", lambda m: "Device cpu (Settings or Get models)"),
 )
-_OUT_OF_MEMORY = re.compile(r"out of memory|ran out of memory", re.IGNORECASE)
+# Ran out while running, or refused before loading ("needs 6.1 GB of GPU memory (...), 3.9 GB free").
+_OUT_OF_MEMORY = re.compile(r"out of memory|needs [\d.]+ [MG]B of (GPU memory|RAM)", re.IGNORECASE)
 
 
 def for_window(message: str) -> str:

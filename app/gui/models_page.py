@@ -221,6 +221,8 @@ class ModelsDialog(QDialog):
             parts.append(f"★ recommended ({fit.QUANT_LABELS[self.recommendation.quant]}, {where})")
         if row.model.gated and not row.installed:
             parts.append("gated: accept its licence first")
+        if not row.installed and row.model.download_bytes > self.machine.disk_free:
+            parts.append(f"not enough disk ({format_bytes(row.model.download_bytes)})")
         return " · ".join(parts)
 
     def select(self, name: str) -> None:

@@ -136,6 +136,9 @@ def test_download_from_the_page_then_use_it(make_dialog, loopback_model, qtbot, 
     assert dialog.progress_bar.value() == 1000 and "installed at" in dialog.progress_label.text()
     assert dialog.status_text(loopback_model.name).startswith("installed")
     assert registry.resolve(loopback_model.name).source == "download"
+    from app.gui.settings_dialog import model_choices
+
+    assert (f"{loopback_model.name}  (download)", loopback_model.name) in model_choices()  # selectable in Settings
     dialog.quant_combo.setCurrentIndex(fit.QUANTS.index("4bit"))
     dialog.device_combo.setCurrentText("cpu")
     with qtbot.waitSignal(dialog.settingsChosen) as chosen:
@@ -207,3 +210,37 @@ def test_out_of_memory_names_the_fix_in_the_window(make_window, qtbot, shared_da
     assert "a smaller cache (the Maximum memory saving preset)" in text and "Device cpu" in text
     assert text.endswith("Get models (toolbar) shows which model and quantization fit this machine.")
     window.error_box.close()
+
+
+def test_a_pre_run_refusal_names_the_fix_in_the_window(installed_home):
+    """The real memory check's refusal (a full cache far beyond free RAM) said in the window's words."""
+    from app.engine.estimate import check_fits, estimate_memory, free_bytes
+    from app.errors import ResourceError
+    from app.gui.error_advice import for_window
+
+    per_entry = estimate_memory(None, "cpu", "none", None, tokens=1).kv_bytes_per_entry
+    tokens = int(free_bytes("cpu") // per_entry) * 3
+    with pytest.raises(ResourceError) as caught:
+        check_fits(estimate_memory(None, "cpu", "none", None, tokens=tokens), "cpu")
+    message = str(caught.value)
+    assert "--" in message  # the engine names CLI flags ...
+    advice = for_window(message)
+    assert "--" not in advice  # ... the window names settings
+    assert advice.endswith("Get models (toolbar) shows which model and quantization fit this machine.")
+
+
+def test_the_window_and_get_models_open_without_the_network(make_window, qtbot, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network connection attempted: {args}")
+
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    window = make_window()
+    window.models_action.trigger()
+    assert window.models_dialog.table.rowCount() == len(catalog.load())
+    window.models_dialog.close()
+    qtbot.waitUntil(lambda: window.models_dialog is None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -150,3 +151,28 @@ def test_cli_catalog_json_matches_the_estimator(installed_home, capsys):
     assert default["fits"]["4bit"]["cpu"]["total_bytes"] == expected.total_bytes
     assert data["recommended"]["name"] in by_name
     assert Path(data["machine"]["label"]).name == "this machine"
+
+
+def test_catalog_and_list_never_touch_the_network(installed_home, capsys, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network connection attempted: {args}")
+
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    assert main(["models", "catalog"]) == 0
+    assert main(["models", "list"]) == 0
+    assert "smollm2-135m-instruct" in capsys.readouterr().out
+
+
+def test_models_too_big_for_the_disk_are_named(installed_home, capsys, monkeypatch):
+    from app.engine import hardware
+
+    real = hardware.probe
+    monkeypatch.setattr(hardware, "probe", lambda *a: dataclasses.replace(real(*a), disk_free=2 * GB))
+    assert main(["models", "catalog"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Not enough free disk"))
+    assert "qwen2.5-7b-instruct" in line and "smollm2-360m-instruct" not in line
