@@ -31,7 +31,7 @@ _LANGUAGE = re.compile(r"^[a-z]{2}$")
 _SEPARATOR_SETS = ("default", "sentence")  # sepllm_core.adapt.SEPARATOR_SETS (not imported: no torch here)
 _INT_FIELDS = ("parameters", "trained_context", "layers", "hidden_size", "intermediate_size", "heads",
                "kv_heads", "head_dim", "vocab_size")
-_BOOL_FIELDS = ("verified", "gated", "chat_template", "tied_embeddings", "attention_bias", "qk_norm",
+_BOOL_FIELDS = ("verified", "gated", "chat_template", "thinking", "tied_embeddings", "attention_bias", "qk_norm",
                 "head_in_file")
 _STR_FIELDS = ("name", "label", "repo", "revision", "licence", "licence_url", "architecture", "separators",
                "notes")
@@ -62,6 +62,7 @@ class CatalogModel:
     trained_context: int
     languages: tuple[str, ...]
     chat_template: bool
+    thinking: bool  # writes a <think> block before answering
     separators: str
     layers: int
     hidden_size: int

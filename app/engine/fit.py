@@ -145,6 +145,8 @@ def recommend(machine: Machine, rows: list[ModelFit]) -> Recommendation | None:
     def best(device_kind: str) -> Recommendation | None:
         found: Recommendation | None = None
         for row in rows:
+            if row.model.thinking:  # its <think> block would land in the summary
+                continue
             for quant in QUANTS:  # lightest quantization loss first
                 fit = row.fits[quant]
                 estimate = fit.gpu if device_kind == "gpu" else fit.cpu

@@ -219,6 +219,8 @@ class ModelsDialog(QDialog):
         if self.recommendation is not None and self.recommendation.model.name == row.model.name:
             where = "CPU" if self.recommendation.device == "cpu" else "GPU"
             parts.append(f"★ recommended ({fit.QUANT_LABELS[self.recommendation.quant]}, {where})")
+        if row.model.thinking:
+            parts.append("writes a <think> block first")
         if row.model.gated and not row.installed:
             parts.append("gated: accept its licence first")
         if not row.installed and row.model.download_bytes > self.machine.disk_free:

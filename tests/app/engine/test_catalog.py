@@ -43,6 +43,10 @@ def test_revisions_are_hashes_when_verified_and_branches_otherwise(entries):
             assert entry.revision and len(entry.revision) != 40
 
 
+def test_thinking_models_are_the_qwen3_ones(entries):
+    assert {e.name for e in entries.values() if e.thinking} == {"qwen3-0.6b", "qwen3-1.7b"}
+
+
 def test_gated_models_are_the_llama_and_mistral_ones(entries):
     gated = {e.name for e in entries.values() if e.gated}
     assert gated == {"llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "mistral-7b-instruct-v0.3"}
@@ -73,9 +77,10 @@ def test_parameters_are_checked_against_the_config_numbers():
 @pytest.mark.parametrize(("old", "new", "message"), [
     ('architecture = "mistral"', 'architecture = "falcon"', "architecture 'falcon' is not one of"),
     ('revision = "c170c708c41dac9275d15a8fff4eca08d52bab71"', 'revision = "main"', "must be a 40-hex commit"),
-    ('languages = ["en"]\nchat_template = true\nseparators = "default"\nlayers = 32\nhidden_size = 4096',
-     'languages = ["english"]\nchat_template = true\nseparators = "default"\nlayers = 32\nhidden_size = 4096',
-     "ISO 639-1"),
+    ('languages = ["en"]\nchat_template = true\nthinking = false\nseparators = "default"\nlayers = 32\n'
+     'hidden_size = 4096',
+     'languages = ["english"]\nchat_template = true\nthinking = false\nseparators = "default"\nlayers = 32\n'
+     'hidden_size = 4096', "ISO 639-1"),
     ("gated = true\narchitecture = \"mistral\"", "gated = \"yes\"\narchitecture = \"mistral\"", "gated must be true"),
     ('name = "qwen3-0.6b"', 'name = "qwen3-1.7b"', "name used twice"),
     ("schema = 1", "schema = 2", "schema = 1"),

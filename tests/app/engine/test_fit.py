@@ -103,7 +103,8 @@ def test_recommendation_prefers_the_gpu_and_the_largest_model_with_headroom(isol
     pick = fit.recommend(gpu_machine, rows)
     assert pick.device == "cuda"
     assert pick.estimate.total_bytes <= fit.HEADROOM * gpu_machine.gpu_free
-    biggest_fitting = max(r.model.parameters for r in rows for f in r.fits.values()
+    assert not pick.model.thinking
+    biggest_fitting = max(r.model.parameters for r in rows if not r.model.thinking for f in r.fits.values()
                            if f.gpu and f.gpu.total_bytes <= fit.HEADROOM * gpu_machine.gpu_free)
     assert pick.model.parameters == biggest_fitting
     # the lightest quantization loss that fits that model
@@ -176,3 +177,12 @@ def test_models_too_big_for_the_disk_are_named(installed_home, capsys, monkeypat
     assert main(["models", "catalog"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Not enough free disk"))
     assert "qwen2.5-7b-instruct" in line and "smollm2-360m-instruct" not in line
+
+
+def test_thinking_models_are_never_the_pick(isolated_home):
+    machine = Machine(ram_total=64 * GB, ram_free=40 * GB, disk_free=100 * GB)
+    models = [catalog.get("qwen3-1.7b"), catalog.get("qwen2.5-1.5b-instruct")]
+    assert models[0].parameters > models[1].parameters
+    rows = fit.evaluate(machine, _cache(), models=models, use_registry=False, cpu_dtype="bf16")
+    assert fit.recommend(machine, rows).model.name == "qwen2.5-1.5b-instruct"
+    assert fit.recommend(machine, rows[:1]) is None
