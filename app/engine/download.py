@@ -11,7 +11,6 @@ are lifted for the duration of the download and set again afterwards (:mod:`app.
 
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import json
@@ -19,16 +18,18 @@ import logging
 import os
 import shutil
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from app import offline, paths
 from app.engine.catalog import CatalogModel
+from app.engine.download_errors import translate
+from app.engine.download_progress import DownloadProgress, ProgressBar, Stopped, Tracker
 from app.engine.estimate import format_bytes
 from app.errors import Cancelled, DownloadError
+
+__all__ = ["DownloadPlan", "DownloadProgress", "RemoteFile", "download", "install", "plan", "verify_file"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ SUPPORT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tok
                  "chat_template.jinja", "chat_template.json", "model.safetensors.index.json")
 _MANIFEST = "sepsum-download.json"
 _DISK_MARGIN = 200_000_000  # beyond the files themselves: the registry, logs, filesystem slack
-_PROGRESS_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -63,40 +63,6 @@ class DownloadPlan:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    """A progress report: bytes done of the whole download, the current file, speed and time left."""
-
-    model: str
-    file: str
-    file_index: int  # 1-based
-    file_count: int
-    done_bytes: int
-    total_bytes: int
-    bytes_per_s: float
-    eta_s: float | None
-
-    @property
-    def fraction(self) -> float:
-        return self.done_bytes / self.total_bytes if self.total_bytes else 1.0
-
-    def describe(self) -> str:
-        """``model.safetensors (3/7): 312 MB of 988 MB, 21.3 MB/s, 32 s left``."""
-        speed = f"{self.bytes_per_s / 1e6:.1f} MB/s" if self.bytes_per_s else "starting"
-        left = f", {_duration(self.eta_s)} left" if self.eta_s is not None else ""
-        return (f"{self.file} ({self.file_index}/{self.file_count}): {format_bytes(self.done_bytes)} of "
-                f"{format_bytes(self.total_bytes)}, {speed}{left}")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(int(seconds), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def endpoint() -> str:
@@ -128,56 +94,6 @@ def free_disk_bytes(folder: Path) -> int:
     return shutil.disk_usage(existing).free
 
 
-# errors ----------------------------------------------------------------------------------------
-def _translate(exc: BaseException, model: CatalogModel, file: str | None = None) -> DownloadError:
-    """One line per failure kind, naming what happened and what to do."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    host = endpoint()
-    what = f"{model.repo}@{model.revision[:12]}" + (f" ({file})" if file else "")
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    gated_fix = (f"accept its licence ({model.licence}) at {model.page_url} while logged in, then run "
-                 "'hf auth login' (or set HF_TOKEN) and download again")
-    if isinstance(exc, GatedRepoError) or (model.gated and status in (401, 403)):
-        return DownloadError(f"{model.repo} is gated and this account has no access ({status}): {gated_fix}")
-    if isinstance(exc, RevisionNotFoundError):
-        return DownloadError(f"{model.repo} has no revision {model.revision} ({status or 404}): the catalog's pin "
-                             "is wrong or was removed upstream; update SepSum or report it")
-    if isinstance(exc, RemoteEntryNotFoundError):
-        return DownloadError(f"{what} is missing on {host} ({status or 404}): update SepSum's catalog")
-    if isinstance(exc, RepositoryNotFoundError):
-        return DownloadError(f"{model.repo} was not found on {host} ({status}): check the name, or log in "
-                             "with 'hf auth login' if it is private")
-    if isinstance(exc, HfHubHTTPError):
-        if status in (401, 403):
-            return DownloadError(f"{host} refused {what} ({status}): {gated_fix}")
-        return DownloadError(f"{host} answered {status} for {what}: try again later")
-    if isinstance(exc, OfflineModeIsEnabled):
-        return DownloadError(f"the hub's offline mode blocked {what}: unset HF_HUB_OFFLINE and retry")
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DownloadError(f"the disk filled up while downloading {what} into {paths.downloads_dir()}: "
-                             "free disk space and run the download again (finished files are kept)")
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if _is_network_error(exc):
-        return DownloadError(f"cannot reach {host} ({detail}): check the network connection (or HF_ENDPOINT) "
-                             "and run the download again; finished files are kept")
-    return DownloadError(f"downloading {what} failed ({detail}): run the download again")
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    import httpx2
-
-    return isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)) or (
-        isinstance(exc, OSError) and "Consistency check failed" in str(exc))
-
-
 # the plan --------------------------------------------------------------------------------------
 def plan(model: CatalogModel) -> DownloadPlan:
     """Ask the hub for the revision's commit and its files (sizes and hashes); network, offline after."""
@@ -187,7 +103,7 @@ def plan(model: CatalogModel) -> DownloadPlan:
         try:
             info = HfApi(endpoint=endpoint()).model_info(model.repo, revision=model.revision, files_metadata=True)
         except Exception as exc:  # noqa: BLE001 - every hub/network failure becomes one typed line
-            raise _translate(exc, model) from exc
+            raise translate(exc, model, endpoint()) from exc
     siblings = info.siblings or []
     names = [s.rfilename for s in siblings]
     files = tuple(
@@ -207,75 +123,6 @@ def plan(model: CatalogModel) -> DownloadPlan:
             raise DownloadError(f"{remote.name} of {model.repo} on {endpoint()} has sha256 {remote.sha256[:12]}…, the "
                                 f"catalog pins {pinned.sha256[:12]}…: the hub served other weights; not downloading")
     return DownloadPlan(model=model, commit=str(info.sha or model.revision), files=files)
-
-
-# progress and cancel ---------------------------------------------------------------------------
-class _Tracker:
-    """Counts bytes across files, computes speed over the last seconds, checks the cancel flag."""
-
-    def __init__(self, plan_: DownloadPlan, cancel: threading.Event | None,
-                 on_progress: Callable[[DownloadProgress], None] | None):
-        self.plan = plan_
-        self.cancel = cancel
-        self.on_progress = on_progress
-        self.done = 0
-        self.file = ""
-        self.index = 0
-        self._window: deque[tuple[float, int]] = deque()
-        self._last_report = 0.0
-
-    def start_file(self, index: int, remote: RemoteFile, already: int) -> None:
-        self.index, self.file = index, remote.name
-        self.done += already
-        self.report(force=True)
-
-    def add(self, count: int) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise _Stop()
-        self.done += count
-        self.report()
-
-    def speed(self, now: float) -> float:
-        self._window.append((now, self.done))
-        while len(self._window) > 2 and now - self._window[0][0] > 5.0:
-            self._window.popleft()
-        (t0, b0), (t1, b1) = self._window[0], self._window[-1]
-        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-
-    def report(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.on_progress is None or (not force and now - self._last_report < _PROGRESS_INTERVAL_S):
-            return
-        self._last_report = now
-        speed = self.speed(now)
-        left = self.plan.total_bytes - self.done
-        measured = self._window[-1][0] - self._window[0][0] >= 0.5  # a speed from a few ms says nothing
-        eta = left / speed if speed > 0 and measured else None
-        self.on_progress(DownloadProgress(self.plan.model.name, self.file, self.index, len(self.plan.files),
-                                          self.done, self.plan.total_bytes, speed if measured else 0.0, eta))
-
-
-class _Stop(Exception):
-    """Raised inside huggingface_hub's read loop when the user cancels (the bytes so far stay on disk)."""
-
-
-class _ProgressBar:
-    """What ``http_get`` takes as ``tqdm_class``: a context manager whose ``update(n)`` feeds the tracker."""
-
-    def __init__(self, tracker: _Tracker, **_tqdm_kwargs):
-        self.tracker = tracker
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def __exit__(self, *exc_info) -> bool:
-        return False
-
-    def update(self, count: int = 1) -> None:
-        self.tracker.add(count)
-
-    def close(self) -> None:
-        pass
 
 
 # the download ----------------------------------------------------------------------------------
@@ -349,7 +196,7 @@ def _check_disk(plan_: DownloadPlan, folder: Path, remaining: int) -> None:
                             f"{format_bytes(free)} free: free disk space or set SEPSUM_HOME to a larger disk")
 
 
-def _fetch(plan_: DownloadPlan, remote: RemoteFile, folder: Path, tracker: _Tracker) -> None:
+def _fetch(plan_: DownloadPlan, remote: RemoteFile, folder: Path, tracker: Tracker) -> None:
     """Download one file to ``NAME.part`` (appending to what is there), then rename it to ``NAME``."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.file_download import http_get
@@ -360,13 +207,13 @@ def _fetch(plan_: DownloadPlan, remote: RemoteFile, folder: Path, tracker: _Trac
     if have > remote.size:
         part.unlink()
         have = 0
-    tracker.start_file(tracker.index, remote, have)
+    tracker.start_file(tracker.index, remote.name, have)
     url = hf_hub_url(plan_.model.repo, remote.name, revision=plan_.commit, endpoint=endpoint())
     if have:
         log.info("resuming %s at byte %d of %d", remote.name, have, remote.size)
     with open(part, "ab") as handle:
         http_get(url, handle, resume_size=have, headers=build_hf_headers(), expected_size=remote.size,
-                 displayed_filename=remote.name, tqdm_class=functools.partial(_ProgressBar, tracker))
+                 displayed_filename=remote.name, tqdm_class=functools.partial(ProgressBar, tracker))
     os.replace(part, folder / remote.name)
 
 
@@ -392,23 +239,23 @@ def download(model: CatalogModel, *, cancel: threading.Event | None = None,
     folder, manifest = _prepare_staging(plan_)
     remaining = sum(f.size for f in plan_.files if manifest["verified"].get(f.name) != f.size)
     _check_disk(plan_, folder, remaining - _partial_bytes(folder, plan_))
-    tracker = _Tracker(plan_, cancel, on_progress)
+    tracker = Tracker(model.name, len(plan_.files), plan_.total_bytes, cancel, on_progress)
     with offline.network_allowed():
         for index, remote in enumerate(plan_.files, start=1):
             tracker.index = index
             target = folder / remote.name
             if manifest["verified"].get(remote.name) == remote.size and target.is_file():
-                tracker.start_file(index, remote, remote.size)
+                tracker.start_file(index, remote.name, remote.size)
                 continue
             try:
                 _fetch(plan_, remote, folder, tracker)
-            except _Stop:
+            except Stopped:
                 raise Cancelled(f"download of {model.name} stopped: run it again to resume "
                                 f"({format_bytes(tracker.done)} of {format_bytes(plan_.total_bytes)} kept)") from None
             except DownloadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - hub, network and disk errors become one typed line
-                raise _translate(exc, model, remote.name) from exc
+                raise translate(exc, model, endpoint(), remote.name) from exc
             verify_file(target, remote, model)
             manifest["verified"][remote.name] = remote.size
             _write_manifest(folder, manifest)
