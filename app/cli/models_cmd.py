@@ -73,7 +73,7 @@ def _list(args: argparse.Namespace) -> int:
     for name, entry in sorted(entries.items()):
         path = Path(entry.path)
         size = format_bytes(_folder_bytes(path)) if path.exists() else "missing"
-        print(f"{name:<{width}}  {entry.source:<7}  {size:>8}  {entry.path}")
+        print(f"{name:<{width}}  {entry.source:<8}  {size:>8}  {entry.path}")
     return 0
 
 
@@ -81,10 +81,21 @@ def _info(args: argparse.Namespace) -> int:
     from app.engine import devices
     from app.engine.estimate import estimate_from_info, format_bytes, model_info_for
 
-    name, info = model_info_for(args.name)
+    from app.engine import catalog
+    from app.errors import ModelError
+
+    listed = catalog.find(args.name)
+    try:
+        name, info = model_info_for(args.name)
+        where = ("path", str(info.path))
+    except ModelError:
+        if listed is None:
+            raise
+        name, info = listed.name, catalog.model_info(listed)  # sized from the catalog before a download
+        where = ("path", f"not downloaded: 'sepsum models download {listed.name}' fetches {listed.repo}")
     rows = [
         ("name", name),
-        ("path", str(info.path)),
+        where,
         ("architecture", info.architecture),
         ("parameters", f"{info.parameters / 1e6:,.1f} M"),
         ("layers", info.layers),
@@ -96,6 +107,10 @@ def _info(args: argparse.Namespace) -> int:
         ("size on disk", format_bytes(info.size_on_disk)),
         ("chat template", "yes" if info.has_chat_template else "no"),
     ]
+    if listed is not None:
+        rows += [("catalog", f"{listed.repo} at {listed.revision[:12]}"),
+                 ("licence", listed.licence + (" (gated: accept it on the model's page)" if listed.gated else "")),
+                 ("languages", ", ".join(listed.languages))]
     device = devices.choose_device("auto")
     tokens = min(info.max_context or 8192, 8192)
     for quant in devices.QUANTS:

@@ -186,3 +186,14 @@ def test_thinking_models_are_never_the_pick(isolated_home):
     rows = fit.evaluate(machine, _cache(), models=models, use_registry=False, cpu_dtype="bf16")
     assert fit.recommend(machine, rows).model.name == "qwen2.5-1.5b-instruct"
     assert fit.recommend(machine, rows[:1]) is None
+
+
+def test_models_info_sizes_a_catalog_model_before_its_download(installed_home, capsys):
+    assert main(["models", "info", "qwen2.5-0.5b-instruct"]) == 0
+    out = capsys.readouterr().out
+    assert "not downloaded: 'sepsum models download qwen2.5-0.5b-instruct' fetches Qwen/Qwen2.5-0.5B-Instruct" in out
+    assert "parameters:    494.0 M" in out and "licence:       apache-2.0" in out
+    assert "languages:     en, zh, fr" in out and "memory 4bit:" in out
+    assert main(["models", "info", "smollm2-135m-instruct"]) == 0  # installed: read from its files
+    out = capsys.readouterr().out
+    assert "path:" in out and "models/smollm2-135m-instruct" in out and "catalog:       HuggingFaceTB/" in out
