@@ -78,10 +78,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from app.engine import devices
+    from app.engine import catalog, devices
     from app.engine.estimate import estimate_from_info, format_bytes, model_info_for
-
-    from app.engine import catalog
     from app.errors import ModelError
 
     listed = catalog.find(args.name)
