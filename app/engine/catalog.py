@@ -8,6 +8,7 @@ reads, from the catalog's config numbers, so a model can be sized before it is d
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -208,8 +209,12 @@ def _load_file(path: str) -> dict[str, CatalogModel]:
 
 
 def load(path: Path | None = None) -> dict[str, CatalogModel]:
-    """The catalog by name, in file order (read once per path)."""
-    return _load_file(str(path or CATALOG_FILE))
+    """The catalog by name, in file order (read once per path).
+
+    ``SEPSUM_CATALOG`` names another catalog file to use instead of the shipped one (an organisation's
+    own list, or a test's loopback models).
+    """
+    return _load_file(str(path or os.environ.get("SEPSUM_CATALOG") or CATALOG_FILE))
 
 
 def find(name_or_repo: str, path: Path | None = None) -> CatalogModel | None:

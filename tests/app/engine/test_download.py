@@ -275,3 +275,38 @@ def test_the_downloaded_model_summarizes_with_every_connection_refused(loopback,
     out = capsys.readouterr().out
     assert attempts == []
     assert len(out.split()) > 10
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_cli_download_and_the_next_run_resumes(loopback, tmp_path, isolated_home, capsys,
+                                                               monkeypatch):
+    """A real SIGINT to ``sepsum models download`` in a child process, then the same command resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    hub, model = loopback
+    hub.faults.seconds_per_mb = 0.05  # about 14 s for the weights: time to interrupt
+    env = {**os.environ, "SEPSUM_CATALOG": str(_catalog_file(tmp_path, model)), "SEPSUM_HOME": str(isolated_home),
+           "HF_ENDPOINT": hub.url}
+    child = subprocess.Popen([sys.executable, "-m", "app", "models", "download", NAME], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = download.staging_dir(model) / "model.safetensors.part"
+    deadline = time.monotonic() + 120
+    while not (part.exists() and part.stat().st_size > 20_000_000) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (f"sepsum: download of {NAME} stopped (Ctrl-C): run the same command "
+                                            "again to resume")
+    kept = part.stat().st_size
+    assert kept > 20_000_000 and NAME not in registry.load()
+
+    hub.faults.seconds_per_mb = 0.0
+    monkeypatch.setenv("SEPSUM_CATALOG", env["SEPSUM_CATALOG"])  # the catalog file, as the child read it
+    assert main(["models", "download", NAME]) == 0
+    assert hub.gets("model.safetensors")[-1] == f"bytes={kept}-"
+    assert "installed at" in capsys.readouterr().out
