@@ -34,6 +34,10 @@ class ModelError(SepSumError):
     exit_code = 4
 
 
+class DownloadError(ModelError):
+    """A model download failed: no network, access refused (gated), wrong revision, disk full, corrupted file."""
+
+
 class ResourceError(SepSumError):
     """Not enough memory (RAM, GPU) for the chosen settings, or CUDA ran out mid-run."""
 

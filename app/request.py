@@ -52,15 +52,10 @@ def cache_config(request: SummaryRequest):
         raise settings.SettingsError(f"cache settings rejected: {exc}") from exc
 
 
-def estimate_tokens(config) -> int:
-    """Tokens the memory check before loading assumes: the bounded budget, or 8192 for a full cache."""
-    return config.max_entries if config.bounded else 8192
-
-
 def estimate_for_request(request: SummaryRequest, tokens: int | None = None):
     """The :class:`app.engine.estimate.MemoryEstimate` of the request's model, device, weights and cache."""
-    from app.engine.estimate import estimate_memory
+    from app.engine.estimate import estimate_memory, preflight_tokens
 
     config = cache_config(request)
     return estimate_memory(request.model, request.device, request.quant, config,
-                           tokens=tokens or estimate_tokens(config), decode_weights=request.decode_weights)
+                           tokens=tokens or preflight_tokens(config), decode_weights=request.decode_weights)

@@ -130,6 +130,11 @@ def cache_entries(cache, tokens: int, chunk: int) -> tuple[int, int]:
     return min(int(cache.max_entries) + chunk, tokens), chunk
 
 
+def preflight_tokens(cache_config) -> int:
+    """Tokens the pre-run check sizes a cache for: its budget when bounded, 8192 for a full cache."""
+    return 8192 if not cache_config.bounded else int(cache_config.max_entries)
+
+
 def model_info_for(name_or_path: str | None) -> tuple[str, ModelInfo]:
     """(name, info) of a registered model, a model folder or a GGUF file."""
     from app.engine import registry
@@ -193,7 +198,27 @@ def estimate_from_info(
     quant = devices.check_quant(quant)
     device = devices.choose_device(device)
     torch_dtype = devices.choose_dtype(device, dtype)
-    nbytes = devices.dtype_bytes(torch_dtype)
+    return estimate_resolved(name, info, device, devices.dtype_name(torch_dtype), quant, cache, tokens,
+                             chunk_tokens, int4_copy)
+
+
+def estimate_resolved(
+    name: str,
+    info: ModelInfo,
+    device: str,
+    dtype: str,
+    quant: str = "none",
+    cache=None,
+    tokens: int = 4096,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    int4_copy: bool = False,
+) -> MemoryEstimate:
+    """:func:`estimate_from_info` for a device and dtype already chosen (``cpu``/``cuda``, ``bf16`` ...).
+
+    Touches no hardware, so it also sizes machines other than this one (the fit table in the README).
+    """
+    quant = devices.check_quant(quant)
+    nbytes = devices.dtype_bytes(dtype)
     entries, chunk = cache_entries(cache, tokens, chunk_tokens)
     per_entry = kv_bytes_per_entry(info, nbytes)
     int8_per_entry = 2 * info.layers * info.kv_heads * (info.head_dim + nbytes)  # codes + a scale per vector
@@ -208,7 +233,7 @@ def estimate_from_info(
         model=name,
         device=device,
         quant=quant,
-        dtype=devices.dtype_name(torch_dtype),
+        dtype=dtype,
         weights_bytes=by_quant[quant],
         kv_bytes=per_entry * entries,
         kv_bytes_full=kv_bytes(info, nbytes, tokens),

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__, paths
 from app import settings as settings_schema
-from app.gui import theme
+from app.gui import error_advice, theme
 from app.gui.document_view import DocumentView
 from app.gui.history_view import HistoryView
 from app.gui.memory_panel import MemoryPanel, format_bytes, format_duration
@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
                                    "Summarize the queued documents")
         self.cancel_action = action("Cancel", "Esc", self.cancel, "Stop the running summary")
         self.settings_action = action("Settings…", "Ctrl+,", self.open_settings, "Model, cache and summary settings")
+        self.models_action = action("Get models…", "Ctrl+M", self.open_models,
+                                    "Models that fit this machine: download one, choose device and quantization")
         self.copy_action = action("Copy", QKeySequence.StandardKey.Copy, self.summary_view.copy,
                                   "Copy the summary as Markdown")
         self.export_action = action("Export…", QKeySequence.StandardKey.Save,
@@ -233,6 +235,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.length_combo)
         toolbar.addSeparator()
         toolbar.addAction(self.settings_action)
+        toolbar.addAction(self.models_action)
         toolbar.addAction(self.history_action)
 
         menu = self.menuBar()
@@ -246,6 +249,7 @@ class MainWindow(QMainWindow):
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(self.copy_action)
         edit_menu.addAction(self.settings_action)
+        edit_menu.addAction(self.models_action)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.history_action)
         help_menu = menu.addMenu("&Help")
@@ -458,7 +462,7 @@ class MainWindow(QMainWindow):
         if self.shown_job == job_id:
             self.summary_view.show_error(f"Could not summarize {view.job.path.name}", message)
         self.statusBar().showMessage(message, 15000)
-        self.show_error(f"Could not summarize {view.job.path.name}", message)
+        self.show_error(f"Could not summarize {view.job.path.name}", error_advice.for_window(message))
 
     def _password_needed(self, job_id: int, message: str, wrong: bool) -> None:
         self.job_queue.on_password_needed(job_id, message, wrong)
@@ -598,6 +602,21 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() == SettingsDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values())
+
+    def open_models(self) -> None:
+        """The Get models dialog (non-modal; one at a time); choosing a model there applies and saves it."""
+        from app.gui.models_page import ModelsDialog
+
+        if getattr(self, "models_dialog", None) is not None:
+            self.models_dialog.raise_()
+            return
+        dialog = ModelsDialog(self.settings, self, show_error_dialogs=self.show_error_dialogs)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.settingsChosen.connect(lambda values: self.apply_settings(values, save=True))
+        dialog.destroyed.connect(lambda: setattr(self, "models_dialog", None))
+        self.closed.connect(dialog.shutdown)  # a download stops (kept for resume) when the window closes
+        self.models_dialog = dialog
+        dialog.show()
 
     def apply_settings(self, values: dict[str, Any], save: bool = False) -> None:
         self.settings = dict(values)
