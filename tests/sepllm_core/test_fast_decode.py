@@ -13,15 +13,9 @@ from sepllm_core.cache import build_cache
 from sepllm_core.config import CacheConfig
 from sepllm_core.decode_step import DecodeStep
 from sepllm_core.events import Token
-from sepllm_core.fast_decode import (
-    FastDecode,
-    FusedProjection,
-    PackedLinear,
-    ProjectionPart,
-    decode_attention,
-    pack_linears,
-)
+from sepllm_core.fast_decode import FastDecode, decode_attention
 from sepllm_core.generate import Session
+from sepllm_core.packing import FusedProjection, PackedLinear, ProjectionPart, pack_linears
 from sepllm_core.positions import find_rotary_module
 
 from .tiny_models import decode_steps, random_ids, run_chunks, separator_table_for_tiny, tiny_model
