@@ -54,10 +54,6 @@ def separator_table(
     return table
 
 
-separator_ids = separator_table
-"""Alias used in docs/ARCHITECTURE.md."""
-
-
 _TABLES: dict[tuple[int, str, int], torch.Tensor] = {}
 
 
