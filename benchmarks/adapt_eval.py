@@ -412,8 +412,7 @@ def write_curve(history: Sequence[dict[str, float]], out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from app.engine.models import load_model
     from sepllm_core.adapt import load_adapted
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -473,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     meta_path = args.adapter / "sepllm_adapt.json" if args.adapter else None
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path and meta_path.is_file() else {}
     which = args.separators or meta.get("config", {}).get("separators", "default")
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16).eval()
+    loaded = load_model(str(args.model), device="cpu", dtype="bf16")  # unpacked: the masked forwards need it
+    model, tokenizer = loaded.model.eval(), loaded.tokenizer
     _, heldout = split_tokens(read_texts(args.text), tokenizer, args.holdout)
     table = separator_lookup(tokenizer, which)
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],
