@@ -262,7 +262,8 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
     book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
     out = installed_home / "recall-adapted"
     argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
-            "--separators", "sentence", "--recall-share", "1", "--answer-weight", "10", "--answer-lm-weight", "0.5",
+            "--separators", "sentence", "--recall-share", "1", "--answer-weight", "10",
+            "--experiment", "answer_lm_weight=0.5",
             "--out", str(out), "--device", "cpu", "--steps", "2", "--checkpoint-every", "0"]
     assert main(argv) == 0
     assert "100% recall sequences" in capsys.readouterr().err
@@ -272,6 +273,7 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
     assert all(row["full_answer_kl"] == "" for row in rows)  # off by default
     meta = json.loads((out / "sepllm_adapt.json").read_text())
     assert meta["config"]["recall_share"] == 1.0 and meta["config"]["answer_weight"] == 10.0
+    assert meta["config"]["experiment"]["answer_lm_weight"] == 0.5
     assert registry.load()["smollm2-135m-instruct-sepllm"].notes["recall_share"] == 1.0
 
 
