@@ -83,7 +83,7 @@ def streamed_perplexity(model: Any, docs: Sequence[torch.Tensor], table: torch.T
     ``budget`` entries) plus the earlier tokens of its chunk, so every cache gets up to
     ``chunk_size - 1`` entries more than ``budget`` at the same moments.
     """
-    from benchmarks.perplexity import stream_perplexity
+    from sepllm_core.perplexity import stream_perplexity
     from sepllm_core.recall import cache_config_for
 
     windows = [doc[start : start + window_len] for doc in docs
@@ -141,11 +141,11 @@ def _streamed_logprobs(model: Any, ids: torch.Tensor, table: torch.Tensor, confi
     """Log-probs [L, vocab] of ``ids`` [1, L] streamed through a fresh bounded cache, chunk by chunk."""
     from sepllm_core.cache import build_cache
     from sepllm_core.positions import find_rotary_module
-    from sepllm_core.recall import _feed
+    from sepllm_core.stream import stream_chunks
 
     cache = build_cache(model.config, config, table, rotary=find_rotary_module(model))
-    chunks = ids[0].split(config.chunk_size)
-    return torch.cat([_feed(model, cache, chunk.tolist(), all_logits=True) for chunk in chunks])  # (L, V)
+    return torch.cat([torch.log_softmax(chunk.logits, dim=-1)
+                      for chunk in stream_chunks(model, cache, ids, config.chunk_size, logits_to_keep=0)])  # (L, V)
 
 
 def answer_probe(model: Any, tokenizer: Any, docs: Sequence[torch.Tensor], table: torch.Tensor, *,
@@ -412,8 +412,7 @@ def write_curve(history: Sequence[dict[str, float]], out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from app.engine.models import load_model
     from sepllm_core.adapt import load_adapted
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -473,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     meta_path = args.adapter / "sepllm_adapt.json" if args.adapter else None
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path and meta_path.is_file() else {}
     which = args.separators or meta.get("config", {}).get("separators", "default")
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16).eval()
+    loaded = load_model(str(args.model), device="cpu", dtype="bf16")  # unpacked: the masked forwards need it
+    model, tokenizer = loaded.model.eval(), loaded.tokenizer
     _, heldout = split_tokens(read_texts(args.text), tokenizer, args.holdout)
     table = separator_lookup(tokenizer, which)
     options = dict(budget=args.budget, recall_tokens=args.tokens, seeds=[int(s) for s in args.seeds.split(",")],

@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: the default model, the books, cache construction, RSS, output."""
+"""Shared pieces of the benchmarks: the default model, the books, RSS, output."""
 
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ def load_default_model(decode_weights: str = "bf16") -> tuple[Any, Any]:
     ``decode_weights``: the weights the decode step reads (``app.engine.models.load_model``); the
     app's default is ``auto``, which is int4 for the default model.
     """
-    from app.cli.eval_cmd import load_model_and_tokenizer
     from app.engine.default_model import DEFAULT_MODEL_NAME
+    from app.engine.models import load_model
 
-    model, tokenizer = load_model_and_tokenizer(DEFAULT_MODEL_NAME, decode_weights)
-    return model.eval(), tokenizer
+    loaded = load_model(DEFAULT_MODEL_NAME, pack=True, decode_weights=decode_weights)
+    return loaded.model.eval(), loaded.tokenizer
 
 
 def book_ids(tokenizer: Any, book: str, tokens: int) -> Sequence[int]:
@@ -48,21 +48,6 @@ def book_ids(tokenizer: Any, book: str, tokens: int) -> Sequence[int]:
     if len(ids) < tokens:
         raise SystemExit(f"{BOOKS[book].name} has only {len(ids)} tokens, {tokens} asked")
     return ids
-
-
-def build(model: Any, tokenizer: Any, config: Any, separators: torch.Tensor | None = None) -> Any:
-    """A fresh ``sepllm_core`` cache for ``config`` (default separator table built once per tokenizer)."""
-    from sepllm_core.cache import build_cache
-    from sepllm_core.positions import find_rotary_module
-    from sepllm_core.separators import separator_table
-
-    table = separators if separators is not None else _TABLES.get(id(tokenizer))
-    if table is None:
-        table = _TABLES[id(tokenizer)] = separator_table(tokenizer)
-    return build_cache(model.config, config, table, rotary=find_rotary_module(model))
-
-
-_TABLES: dict[int, torch.Tensor] = {}
 
 
 def peak_rss_bytes() -> int:

@@ -27,9 +27,7 @@ def teacher_forced(model: Any, tokenizer: Any, ids: list[int], context: int, tok
     session = Session(model, tokenizer, CacheConfig.balanced())
     for _ in session.feed(torch.tensor(ids[:context])):
         pass
-    with torch.inference_mode():
-        return torch.stack([session._forward(torch.tensor([[token]]), protect=False, decode=True)
-                            for token in ids[context:context + tokens]])
+    return torch.stack([session.step(token) for token in ids[context:context + tokens]])
 
 
 def compare(logits: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, Any]:

@@ -37,12 +37,8 @@ class CacheConfig:
         ``auto``: original positions until the next position would pass the model's
         ``max_position_embeddings``, then the kept entries are renumbered contiguously (and again
         whenever that limit is reached).
-    amortized : bool
-        False (default): once over ``max_entries``, prune back to exactly ``max_entries``, filling
-        the budget with the newest tokens. True: the paper's rule, let the cache grow to
-        ``max_entries`` and then cut back to initial + protected + separators + local.
     fill_recent : bool
-        True (default): a cache over budget keeps exactly ``max_entries`` (non-amortized), giving the
+        True (default): a cache over budget keeps exactly ``max_entries``, giving the
         room that initial + separators + local leave to the newest tokens. False: it keeps only
         initial + protected + separators + local after every chunk, the pattern of the SepLLM
         training mask (:mod:`sepllm_core.training_mask`); a prefill chunk then sees at most ``local +
@@ -62,7 +58,6 @@ class CacheConfig:
     max_entries: int = 2048
     chunk_size: int = 512
     positions: str = "auto"
-    amortized: bool = False
     kv_quant: str = "none"
     fill_recent: bool = True
 
@@ -99,7 +94,7 @@ class CacheConfig:
     @property
     def prune_above(self) -> int:
         """Entry count above which the cache prunes (protected entries counted)."""
-        if self.fill_recent or self.amortized:
+        if self.fill_recent:
             return self.max_entries
         return self.initial + self.kept_separators + self.local
 

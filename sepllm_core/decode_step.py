@@ -5,7 +5,7 @@ shows: transformers' modules, mask building, kwargs plumbing and per-layer dispa
 much as the attention itself on the default model. :class:`DecodeStep` does the same arithmetic
 as the model's own forward for one token (same operations, same order, same dtypes, so the logits
 are bit-equal; tested), reading the q/k/v and gate/up weights through the fused projections of
-:func:`sepllm_core.fast_decode.pack_linears` and attending with
+:func:`sepllm_core.packing.pack_linears` and attending with
 :func:`sepllm_core.fast_decode.decode_attention`. Per layer::
 
     h = rms_norm(x);  q, k, v = qkv(h);  q, k = rotate(q, k)   # (+ q/k norms on Qwen3)
@@ -28,14 +28,9 @@ from typing import Any
 
 import torch
 
-from sepllm_core.fast_decode import (
-    LINEAR_OP,
-    FusedProjection,
-    PackedLinear,
-    decode_attention,
-    decode_attention_int8,
-)
+from sepllm_core.fast_decode import decode_attention, decode_attention_int8
 from sepllm_core.int4 import int4_linear
+from sepllm_core.packing import LINEAR_OP, FusedProjection, PackedLinear
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
 """Model types whose decoder layer is pre-norm attention + gated SiLU MLP with RMSNorm."""
@@ -79,7 +74,7 @@ class DecodeStep:
     Parameters
     ----------
     model : transformers PreTrainedModel
-        A model packed by :func:`~sepllm_core.fast_decode.pack_linears` (with ``fuse=True``);
+        A model packed by :func:`~sepllm_core.packing.pack_linears` (with ``fuse=True``);
         check :meth:`unsupported` first.
     """
 

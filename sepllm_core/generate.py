@@ -21,16 +21,14 @@ from sepllm_core.encoding import encode_long
 from sepllm_core.events import Done, Event, MemorySample, Progress, Token
 from sepllm_core.fast_decode import FastDecode
 from sepllm_core.positions import find_rotary_module
-from sepllm_core.separators import separator_table
+from sepllm_core.separators import cached_separator_table
+from sepllm_core.stream import forward_chunk, stream_chunks
 from sepllm_core.threads import MIN_TOKENS_TO_TUNE, DecodeThreads
 
 END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                "<|im_start|>", "<|start_header_id|>", "<start_of_turn>")
 """Chat-template tokens that end the answer when the vocabulary has them: the ends of a turn, and
 the starts of a new one (a small model that opens a "user" turn mid-summary has finished it)."""
-
-_SEPARATOR_TABLES: dict[tuple[int, str, int], torch.Tensor] = {}
-
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -150,14 +148,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def cached_separator_table(tokenizer: Any) -> torch.Tensor:
-    """:func:`separator_table` computed once per tokenizer (object, name and vocabulary size)."""
-    key = (id(tokenizer), str(getattr(tokenizer, "name_or_path", "")), len(tokenizer))
-    if key not in _SEPARATOR_TABLES:
-        _SEPARATOR_TABLES[key] = separator_table(tokenizer)
-    return _SEPARATOR_TABLES[key]
-
-
 @contextmanager
 def _restore_threads(count: int) -> Iterator[None]:
     """Set the intra-op thread count back to ``count`` on the way out (decode may change it)."""
@@ -230,22 +220,15 @@ class Session:
 
     # -- low level ---------------------------------------------------------------------------
 
-    def _forward(self, ids: torch.Tensor, protect: bool, decode: bool = False) -> torch.Tensor:
-        """One forward of ``ids`` ``[1, q]`` through the cache; returns last-position logits ``[vocab]`` fp32.
+    def step(self, token_id: int, protect: bool = False) -> torch.Tensor:
+        """Read one token through the decode path (as :meth:`generate` does after choosing it).
 
-        ``decode`` (one token) goes through :meth:`FastDecode.forward`, which falls back to the
-        model's own forward where the fast path is off.
+        Returns the next-token logits ``[vocab]`` (fp32); teacher-forced decoding calls this
+        directly. :class:`FastDecode` serves the step where the model supports it.
         """
-        cache = self.cache
-        cache.push_tokens(ids, protected=protect)
-        position_ids = cache.next_position_ids(ids.shape[1]).to(self.device)
-        if decode:
-            logits = self.fast.forward(ids.to(self.device), position_ids, cache)
-        else:
-            out = self.model(input_ids=ids.to(self.device), position_ids=position_ids, cache=cache,
-                             use_cache=True, logits_to_keep=1)
-            logits = out.logits[0, -1].float()
-        cache.compress()
+        logits = forward_chunk(self.model, self.cache, torch.tensor([[token_id]]), protected=protect,
+                               fast=self.fast, device=self.device)[-1]
+        self._last_logits = logits
         return logits
 
     def _memory_sample(self) -> MemorySample:
@@ -273,26 +256,27 @@ class Session:
         Progress(phase="prefill") and MemorySample after each chunk; Done(stopped_by="cancelled")
         if cancelled (then the session stops: ``self.cancelled`` is True).
         """
-        tokens = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
-        total = tokens.shape[1]
-        chunk = self.cache_config.chunk_size
+        tokens = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+        total = tokens.numel()
+        done = 0
         start = time.perf_counter()
         with torch.inference_mode():
-            for begin in range(0, total, chunk):
-                if self.cancel.is_set():
-                    self.cancelled = True
-                    yield self._done("", "cancelled")
-                    return
-                t0 = time.perf_counter()
-                self._last_logits = self._forward(tokens[:, begin:begin + chunk], protect)
+            t0 = time.perf_counter()
+            for chunk in stream_chunks(self.model, self.cache, tokens, self.cache_config.chunk_size,
+                                       protected=protect, cancel=self.cancel):
                 self._prefill_s += time.perf_counter() - t0
-                done = min(begin + chunk, total)
-                self._input_tokens += done - begin
+                self._last_logits = chunk.logits[-1]
+                done = chunk.end
+                self._input_tokens += chunk.ids.numel()
                 elapsed = time.perf_counter() - start
                 rate = done / elapsed if elapsed > 0 else 0.0
                 eta = (total - done) / rate if rate > 0 else None
                 yield Progress(phase="prefill", tokens_done=done, tokens_total=total, tokens_per_s=rate, eta_s=eta)
                 yield self._memory_sample()
+                t0 = time.perf_counter()
+            if done < total:  # stream_chunks stopped before a chunk because cancel was set
+                self.cancelled = True
+                yield self._done("", "cancelled")
 
     def feed_text(self, text: str, protect: bool = False) -> Iterator[Event]:
         """Tokenize ``text`` (no special tokens added) and :meth:`feed` it."""
@@ -360,9 +344,8 @@ class Session:
                 if count != torch.get_num_threads():
                     torch.set_num_threads(count)
                 t1 = time.perf_counter()
-                logits = self._forward(torch.tensor([[token]]), protect_output, decode=True)
+                logits = self.step(token, protect_output)
                 threads.record(step, time.perf_counter() - t1)
-                self._last_logits = logits
                 self._decode_s += time.perf_counter() - t0
                 self._decode_tokens += 1
                 self._output_tokens += 1

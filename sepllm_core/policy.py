@@ -34,14 +34,14 @@ def keep_mask(
     protected : torch.BoolTensor, shape ``[n]``
         Entries that are never evicted (instruction header, rolling notes).
     config : CacheConfig
-        Budgets. Non-amortized: keep exactly ``max_entries`` (plus protected overflow);
-        amortized or ``fill_recent=False``: keep initial + protected + ``separators`` + ``local``.
+        Budgets. ``fill_recent``: keep exactly ``max_entries`` (plus protected overflow);
+        ``fill_recent=False``: keep initial + protected + ``separators`` + ``local``.
 
     Returns
     -------
     torch.BoolTensor, shape ``[n]``
         In the same order as ``positions``. Priority: initial and protected entries, then the newest
-        ``local`` entries, then the newest ``separators`` separators, then (non-amortized, ``fill_recent``) the newest
+        ``local`` entries, then the newest ``separators`` separators, then (with ``fill_recent``) the newest
         remaining entries up to ``max_entries``.
     """
     n = positions.numel()
@@ -53,7 +53,7 @@ def keep_mask(
     keep = pinned | _newest(free, config.local)
     if config.kept_separators:
         keep |= _newest(free & ~keep & is_separator[order], config.kept_separators)
-    if config.fill_recent and not config.amortized:
+    if config.fill_recent:
         room = config.max_entries - int(keep.sum())
         keep |= _newest(~keep, room)
     mask = torch.empty_like(keep)

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from sepllm_core.stream import forward_chunk, stream_chunks
+
 #: Kinds of planted facts and their value pools (values must tokenize identically after a space).
 CODE_WORDS = (
     "Marigold", "Juniper", "Falcon", "Obsidian", "Lantern", "Saffron", "Harbor", "Cobalt", "Thistle",
@@ -257,23 +259,10 @@ def plant_facts(text_ids: Sequence[int], facts: Sequence[Fact], tokenizer: Any,
     return segments
 
 
-def _feed(model: Any, cache: Any, ids: Sequence[int], *, protected: bool = False,
-          all_logits: bool = False) -> torch.Tensor:
-    """Run ``ids`` through the model on ``cache``; return fp32 log-probs ``[q or 1, vocab]``."""
-    input_ids = torch.tensor([list(ids)], dtype=torch.long, device=model.device)  # [1, q]
-    q = input_ids.shape[1]
-    with torch.inference_mode():
-        if hasattr(cache, "push_tokens"):
-            cache.push_tokens(input_ids, protected=protected)
-            position_ids = cache.next_position_ids(q).to(model.device)
-        else:
-            start = cache.get_seq_length()
-            position_ids = torch.arange(start, start + q, device=model.device).unsqueeze(0)
-        out = model(input_ids=input_ids, position_ids=position_ids, cache=cache,
-                    use_cache=True, logits_to_keep=0 if all_logits else 1)
-        if hasattr(cache, "compress"):
-            cache.compress()
-        return torch.log_softmax(out.logits[0].float(), dim=-1)  # [q or 1, vocab]
+def _logprobs(model: Any, cache: Any, ids: Sequence[int], *, all_logits: bool = False) -> torch.Tensor:
+    """Read ``ids`` through ``cache`` in one forward; fp32 log-probs ``[q or 1, vocab]``."""
+    logits = forward_chunk(model, cache, list(ids), logits_to_keep=0 if all_logits else 1)
+    return torch.log_softmax(logits, dim=-1)
 
 
 def _fork(cache: Any, model: Any) -> Any:
@@ -295,11 +284,11 @@ def score_fact(model: Any, tokenizer: Any, cache: Any, fact: Fact) -> tuple[int,
     question_ids = tokenizer(fact.question, add_special_tokens=False)["input_ids"]
     asked = _fork(cache, model)
     if len(question_ids) > 1:
-        _feed(model, asked, question_ids[:-1])
+        forward_chunk(model, asked, question_ids[:-1])
     scores = {}
     for candidate in (fact.value, *fact.distractors):
         candidate_ids = tokenizer(" " + candidate, add_special_tokens=False)["input_ids"]
-        logprobs = _feed(model, _fork(asked, model), [question_ids[-1], *candidate_ids], all_logits=True)
+        logprobs = _logprobs(model, _fork(asked, model), [question_ids[-1], *candidate_ids], all_logits=True)
         targets = torch.tensor(candidate_ids, device=logprobs.device)
         scores[candidate] = float(logprobs[: len(candidate_ids)].gather(1, targets[:, None]).sum())
     correct = scores.pop(fact.value)
@@ -382,9 +371,9 @@ def measure_recall(model: Any, tokenizer: Any, text: str, *, tokens: int,
         else:
             cache = cache_factory()
             for segment in segments:
-                for chunk_start in range(0, len(segment.ids), chunk_size):
-                    _feed(model, cache, segment.ids[chunk_start : chunk_start + chunk_size],
-                          protected=protect_facts and segment.protected)
+                for _ in stream_chunks(model, cache, segment.ids, chunk_size,
+                                       protected=protect_facts and segment.protected):
+                    pass
         _record_stats(report, cache)
         for index, fact in enumerate(planted):
             rank, logprob, best, best_logprob = score_fact(model, tokenizer, cache, fact)

@@ -54,5 +54,12 @@ def separator_table(
     return table
 
 
-separator_ids = separator_table
-"""Alias used in docs/ARCHITECTURE.md."""
+_TABLES: dict[tuple[int, str, int], torch.Tensor] = {}
+
+
+def cached_separator_table(tokenizer: Any) -> torch.Tensor:
+    """:func:`separator_table` (default set) computed once per tokenizer (object, name and vocabulary size)."""
+    key = (id(tokenizer), str(getattr(tokenizer, "name_or_path", "")), len(tokenizer))
+    if key not in _TABLES:
+        _TABLES[key] = separator_table(tokenizer)
+    return _TABLES[key]

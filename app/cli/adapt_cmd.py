@@ -10,10 +10,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app import paths
 from app.errors import Cancelled, DocumentError, ModelError
+
+if TYPE_CHECKING:
+    from sepllm_core.adapt import ExperimentOptions
 
 ADAPTED_SUFFIX = "-sepllm"
 
@@ -40,22 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(sparser: a bounded cache then reaches further back; use the same set at inference)")
     parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default 2e-4)")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
-    parser.add_argument("--lm-weight", type=float, default=0.0, help="weight of the LM loss added to KL")
     parser.add_argument("--recall-share", type=float, default=0.0, metavar="F",
                         help="share of training sequences with synthetic facts planted and asked at the end "
                              "(teaches separators to carry early facts; default 0: plain text only)")
     parser.add_argument("--answer-weight", type=float, default=20.0, metavar="W",
                         help="loss weight of the answer tokens in those sequences (default 20)")
-    parser.add_argument("--answer-lm-weight", type=float, default=0.0,
-                        help="weight of the LM loss on answer tokens, added to KL (default 0)")
     parser.add_argument("--first-value-lm-weight", type=float, default=0.0, metavar="W",
                         help="weight of the LM loss on the first token of each answer value, the one that needs "
                              "the fact (default 0)")
     parser.add_argument("--recall-min-distance", type=int, default=0, metavar="N",
                         help="plant every fact at least N tokens before the questions; above --local it forces "
                              "answers to go through separators (default 0: anywhere)")
-    parser.add_argument("--recall-same-kind", action="store_true",
-                        help="all facts of a recall sequence are of one kind, so answers must pick by subject")
     parser.add_argument("--recall-open-values", action="store_true",
                         help="recall facts use made-up values (names, numbers, codes) instead of closed lists, "
                              "so the model cannot learn to answer from a few hundred known values")
@@ -70,15 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--route-weight", type=float, default=0.0, metavar="W",
                         help="weight of a loss that makes some upper-layer head attend each answer's fact separator "
                              "(sdpa plus the routed rows' probabilities; default 0)")
-    parser.add_argument("--route-from", type=float, default=0.5, metavar="F",
-                        help="the route loss counts layers from this fraction of the depth on (default 0.5)")
     parser.add_argument("--full-answer-weight", type=float, default=0.0, metavar="W",
                         help="weight of a KL term that keeps the adapted model under FULL attention close to the "
                              "base model on the answer tokens of recall sequences (a second forward on those rows; "
                              "default 0: off)")
-    parser.add_argument("--lora-targets", default="all-linear", metavar="NAMES",
-                        help="comma-separated module names to put LoRA on, e.g. k_proj,v_proj,o_proj "
-                             "(default all-linear)")
+    parser.add_argument("--experiment", action="append", default=[], metavar="NAME=VALUE",
+                        help="a research option the shipped recipe does not use (repeatable): "
+                             + ", ".join(EXPERIMENT_HELP))
     parser.add_argument("--lr-warmup", type=int, default=20, help="warm-up steps of the learning rate (default 20)")
     parser.add_argument("--lr-final", type=float, default=0.1, metavar="F",
                         help="the cosine decay ends at this fraction of --lr (default 0.1)")
@@ -120,19 +116,19 @@ def _run(args: argparse.Namespace) -> int:
     config = AdaptConfig(steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, local=args.local,
                          plain_local=args.plain_local,
                          initial=args.initial, lr=args.lr, lora_r=args.rank, lora_alpha=2 * args.rank,
-                         lm_weight=args.lm_weight, holdout_fraction=args.holdout,
+                         holdout_fraction=args.holdout,
                          recall_share=args.recall_share, answer_weight=args.answer_weight,
-                         answer_lm_weight=args.answer_lm_weight, warmup_steps=args.lr_warmup,
+                         warmup_steps=args.lr_warmup,
                          first_value_lm_weight=args.first_value_lm_weight,
-                         recall_min_distance=args.recall_min_distance, recall_same_kind=args.recall_same_kind,
+                         recall_min_distance=args.recall_min_distance,
                          recall_questions=args.recall_questions, route_weight=args.route_weight,
                          recall_open_values=args.recall_open_values,
-                         route_from=args.route_from, full_answer_weight=args.full_answer_weight,
+                         full_answer_weight=args.full_answer_weight,
                          lr_final=args.lr_final, recall_open_share=args.recall_open_share,
                          init_adapter=str(args.init_adapter) if args.init_adapter else "",
-                         target_modules=_lora_targets(args.lora_targets),
                          checkpoint_every=args.checkpoint_every, seed=args.seed,
-                         gradient_checkpointing=args.gradient_checkpointing, separators=args.separators)
+                         gradient_checkpointing=args.gradient_checkpointing, separators=args.separators,
+                         experiment=experiment_options(args.experiment))
     try:
         config.validate()
     except ValueError as exc:
@@ -199,10 +195,45 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lora_targets(text: str) -> str | list[str]:
-    """``all-linear`` as is; otherwise the comma-separated module names as a list."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    return "all-linear" if names in ([], ["all-linear"]) else names
+EXPERIMENT_HELP = (
+    "lm_weight=W (LM loss added to KL)", "answer_lm_weight=W (LM loss on answer tokens)",
+    "recall_same_kind=true (one kind of fact per recall sequence)",
+    "route_from=F (the route loss counts layers from this fraction of the depth; default 0.5)",
+    "target_modules=k_proj,v_proj (modules that get LoRA; default all-linear)",
+)
+
+
+def experiment_options(items: list[str]) -> ExperimentOptions:
+    """``ExperimentOptions`` from ``--experiment NAME=VALUE`` items; ModelError names a bad one."""
+    from dataclasses import fields, replace
+
+    from sepllm_core.adapt import ExperimentOptions
+
+    options = ExperimentOptions()
+    known = {f.name: f for f in fields(ExperimentOptions)}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            raise ModelError(f"sepsum adapt: --experiment {item!r} is not NAME=VALUE with NAME one of "
+                             f"{', '.join(known)}")
+        value: object
+        default = getattr(options, name)
+        try:
+            if isinstance(default, bool):
+                if text.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                value = text.strip().lower() in ("true", "1", "yes")
+            elif isinstance(default, float):
+                value = float(text)
+            else:
+                names = [part.strip() for part in text.split(",") if part.strip()]
+                value = "all-linear" if names in ([], ["all-linear"]) else names
+        except ValueError as exc:
+            raise ModelError(f"sepsum adapt: --experiment {item!r}: {text!r} is not a value for {name} "
+                             f"(default {default!r})") from exc
+        options = replace(options, **{name: value})
+    return options
 
 
 def _save_merged(peft_model, tokenizer, folder: Path) -> None:

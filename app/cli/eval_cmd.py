@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
-from app.errors import DocumentError, ModelError
+from app.errors import DocumentError
 
 CACHES = ("sepllm", "window", "full")
 
@@ -70,31 +69,6 @@ def _read_text(path: Path) -> str:
     if not text.strip():
         raise DocumentError(f"{path} is empty: give a text file with content")
     return text
-
-
-def load_model_and_tokenizer(name_or_path: str | None, decode_weights: str = "bf16") -> tuple[Any, Any]:
-    """The model and tokenizer through ``app.engine.models`` when present, else the registry entry.
-
-    The measures here only read (no decode step), so by default no int4 decode copy is made.
-    """
-    try:
-        models = importlib.import_module("app.engine.models")
-    except ModuleNotFoundError:
-        models = None
-    if models is not None and hasattr(models, "load_model"):
-        loaded = models.load_model(name_or_path, pack=True, decode_weights=decode_weights)
-        return loaded.model, loaded.tokenizer
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from app.engine import registry
-
-    entry = registry.resolve(name_or_path)
-    if entry.format != "safetensors":
-        raise ModelError(f"{entry.path}: this build evaluates only safetensors model folders; import it first")
-    tokenizer = AutoTokenizer.from_pretrained(entry.path)
-    model = AutoModelForCausalLM.from_pretrained(entry.path, dtype=torch.bfloat16).eval()
-    return model, tokenizer
 
 
 def _load_for(args: argparse.Namespace, config: Any) -> tuple[Any, Any, Any, Any]:
@@ -171,17 +145,15 @@ def _fmt(value: float | None) -> str:
 
 
 def _perplexity(args: argparse.Namespace) -> int:
-    try:
-        from benchmarks.perplexity import stream_perplexity
-    except ModuleNotFoundError as exc:
-        raise SystemExit("sepsum eval perplexity: needs the source checkout (benchmarks/perplexity.py); "
-                         "run it from the repository") from exc
+    from app.engine.memory import sample_memory
+    from sepllm_core.perplexity import stream_perplexity
 
     text = _read_text(args.text_file)
     config = _config(args, args.cache)
     model, tokenizer, config, table = _load_for(args, config)
     result = stream_perplexity(model, tokenizer, text, tokens=args.tokens, config=config,
                                score_from=args.score_from, separators=table)
+    result["rss_peak_bytes"] = sample_memory()["peak_rss_bytes"]  # of the whole process so far
     result["file"] = str(args.text_file)
     if args.format == "json":
         print(json.dumps(result, indent=2))

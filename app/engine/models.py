@@ -97,7 +97,7 @@ def load_model(
     dtype : auto (bf16 where the hardware has it) | bf16 | fp16 | fp32.
     check_memory : estimate weights + a 2048-token full cache first and refuse with numbers if it cannot fit.
     pack : for inference only: prepack the linear layers of a bf16 model on CPU for oneDNN
-        (``sepllm_core.fast_decode.pack_linears``: bit-equal outputs, faster decode, no extra
+        (``sepllm_core.packing.pack_linears``: bit-equal outputs, faster decode, no extra
         memory). The packed model cannot be trained or saved; ``sepsum adapt`` loads unpacked.
     decode_weights : with ``pack``: the weights the CPU decode step reads. ``bf16``: the model's
         (bit-equal logits); ``int4``: a 4-bit copy (``sepllm_core.int4``; ~1.3x faster decode on the
@@ -160,7 +160,7 @@ def load_model(
     model.eval()
     packed = 0
     if pack and device == "cpu" and quant == "none":
-        from sepllm_core.fast_decode import pack_linears
+        from sepllm_core.packing import pack_linears
 
         packed = pack_linears(model, int4_decode={"auto": "on_grid", "int4": "on", "bf16": "off"}[decode_weights])
     elif decode_weights == "int4":

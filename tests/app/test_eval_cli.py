@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +83,19 @@ def test_perplexity_json(installed_home, shared_data, capsys):
     assert 5 < result["ppl"] < 200
     assert result["kv_bytes_peak"] < result["kv_bytes_full_equivalent"]
     assert {"prefill_tokens_per_s", "seconds", "kv_entries_peak"} <= result.keys()
+
+
+def test_installed_command_measures_perplexity_outside_the_checkout(installed_home, shared_data, tmp_path):
+    """The console script, run from another folder, needs nothing but the installed packages."""
+    script = Path(sys.executable).with_name("sepsum")
+    env = {**os.environ, "SEPSUM_HOME": str(installed_home)}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([str(script), "eval", "perplexity", str(shared_data / MOBY), "--tokens", "300",
+                          "--cache", "window", "--budget", "128", "--chunk-size", "64", "--format", "json"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["tokens"] == 300 and result["tokens_scored"] == 299 and 5 < result["ppl"] < 200
 
 
 def test_perplexity_with_an_int8_cache(installed_home, shared_data, capsys):

@@ -178,6 +178,21 @@ def test_config_and_text_errors(tmp_path):
     assert strip_gutenberg("head\n*** START OF X ***\nbody\n*** END OF X ***\nlicence") == "body\n"
 
 
+def test_experiment_options_parse_and_refuse_in_one_line():
+    """``--experiment NAME=VALUE`` reaches ExperimentOptions by type; a bad item names itself and the choices."""
+    from app.cli.adapt_cmd import experiment_options
+    from app.errors import ModelError
+
+    options = experiment_options(["lm_weight=0.5", "recall-same-kind=yes", "target_modules=k_proj, v_proj"])
+    assert (options.lm_weight, options.recall_same_kind, options.target_modules) == (0.5, True, ["k_proj", "v_proj"])
+    assert experiment_options([]).target_modules == "all-linear" and experiment_options([]).route_from == 0.5
+    for bad, said in (("temperature=2", "NAME one of lm_weight"), ("route_from=high", "'high' is not a value"),
+                      ("recall_same_kind=maybe", "recall_same_kind"), ("lm_weight", "not NAME=VALUE")):
+        with pytest.raises(ModelError, match=said) as error:
+            experiment_options([bad])
+        assert "\n" not in str(error.value)
+
+
 def test_default_model_adapts_and_the_adapter_loads(default_model_dir, shared_data, tmp_path, one_thread):
     """A few steps on the real model and a real book; the saved adapter, merged, beats the base under the mask."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -247,7 +262,8 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
     book = shared_data / "books" / "gutenberg_43429_Cats_Gordon_Stables_nonfiction.txt"
     out = installed_home / "recall-adapted"
     argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
-            "--separators", "sentence", "--recall-share", "1", "--answer-weight", "10", "--answer-lm-weight", "0.5",
+            "--separators", "sentence", "--recall-share", "1", "--answer-weight", "10",
+            "--experiment", "answer_lm_weight=0.5",
             "--out", str(out), "--device", "cpu", "--steps", "2", "--checkpoint-every", "0"]
     assert main(argv) == 0
     assert "100% recall sequences" in capsys.readouterr().err
@@ -257,11 +273,12 @@ def test_cli_adapt_with_recall_sequences_records_the_answer_loss(installed_home,
     assert all(row["full_answer_kl"] == "" for row in rows)  # off by default
     meta = json.loads((out / "sepllm_adapt.json").read_text())
     assert meta["config"]["recall_share"] == 1.0 and meta["config"]["answer_weight"] == 10.0
+    assert meta["config"]["experiment"]["answer_lm_weight"] == 0.5
     assert registry.load()["smollm2-135m-instruct-sepllm"].notes["recall_share"] == 1.0
 
 
 def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, capsys, one_thread):
-    """--lora-targets, --first-value-lm-weight, --route-weight and --recall-* land in the adapter and its history."""
+    """--experiment, --first-value-lm-weight, --route-weight and --recall-* land in the adapter and its history."""
     import csv
 
     from app.cli import main
@@ -270,8 +287,9 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     out = installed_home / "routed"
     argv = ["adapt", "smollm2-135m-instruct", "--text", str(book), "--seq-len", "256", "--local", "16",
             "--separators", "sentence", "--recall-share", "1", "--first-value-lm-weight", "2",
-            "--recall-min-distance", "40", "--recall-questions", "3", "--recall-same-kind", "--recall-open-values",
-            "--lora-targets", "k_proj,v_proj", "--rank", "4", "--route-weight", "0.5", "--route-from", "0.25",
+            "--recall-min-distance", "40", "--recall-questions", "3", "--experiment", "recall_same_kind=true",
+            "--recall-open-values", "--experiment", "target_modules=k_proj,v_proj", "--rank", "4",
+            "--route-weight", "0.5", "--experiment", "route_from=0.25",
             "--full-answer-weight", "1.5", "--lr-final", "0.5", "--recall-open-share", "0.5", "--seed", "7",
             "--out", str(out), "--device", "cpu", "--steps", "1", "--checkpoint-every", "0"]
     assert main(argv) == 0
@@ -280,9 +298,9 @@ def test_cli_adapt_recall_options_reach_the_run(installed_home, shared_data, cap
     assert sorted(adapter["target_modules"]) == ["k_proj", "v_proj"] and adapter["r"] == 4
     config = json.loads((out / "sepllm_adapt.json").read_text())["config"]
     assert config["first_value_lm_weight"] == 2.0 and config["recall_min_distance"] == 40
-    assert config["recall_questions"] == 3 and config["recall_same_kind"] is True
+    assert config["recall_questions"] == 3 and config["experiment"]["recall_same_kind"] is True
     assert config["recall_open_values"] is True
-    assert config["route_weight"] == 0.5 and config["route_from"] == 0.25
+    assert config["route_weight"] == 0.5 and config["experiment"]["route_from"] == 0.25
     assert config["full_answer_weight"] == 1.5 and config["lr_final"] == 0.5
     assert config["recall_open_share"] == 0.5 and config["seed"] == 7 and config["init_adapter"] == ""
     with open(out / "history.csv", encoding="utf-8") as handle:
@@ -438,7 +456,7 @@ def test_full_answer_kl_scores_the_answer_tokens_under_full_attention(one_thread
 @pytest.mark.parametrize("full_answer_weight", [0.0, 2.0])
 def test_full_answer_weight_adds_its_term_to_the_loss(tmp_path, one_thread, monkeypatch, full_answer_weight):
     """With W > 0 each step's loss is KL + W * full_answer_kl and the adapter trains differently; W = 0 changes nothing."""
-    import sepllm_core.adapt as adapt_module
+    import sepllm_core.adapt.loop as adapt_module
     from sepllm_core.adapt import TrainingBatch
 
     def rows_with_answers(docs, tokenizer, config, step):

@@ -11,6 +11,7 @@ from transformers import DynamicCache, GPT2Config, LlamaConfig
 from sepllm_core.cache import DECODE_RENUMBER_SLACK, SepCache, build_cache
 from sepllm_core.config import CacheConfig
 from sepllm_core.separators import separator_table
+from sepllm_core.stream import stream_chunks
 from tests.sepllm_core.test_policy import reference_keep
 from tests.sepllm_core.tiny_models import (
     KeptRecorder,
@@ -46,29 +47,24 @@ def test_budget_above_length_equals_full_forward(llama, table, policy, positions
 
 @pytest.mark.parametrize("cfg", [
     CacheConfig(initial=4, separators=6, local=5, max_entries=24, chunk_size=7, positions="original"),
-    CacheConfig(initial=3, separators=10, local=4, max_entries=30, chunk_size=5, positions="shifted", amortized=True),
+    CacheConfig(initial=3, separators=10, local=4, max_entries=30, chunk_size=5, positions="shifted", fill_recent=False),
     CacheConfig.window(20).with_(chunk_size=6, positions="original"),
     CacheConfig(initial=4, separators=6, local=5, max_entries=40, chunk_size=7, fill_recent=False),
-], ids=["sepllm", "sepllm-amortized-shifted", "window", "sepllm-no-fill"])
+], ids=["sepllm", "sepllm-no-fill-shifted", "window", "sepllm-no-fill"])
 def test_eviction_keeps_exactly_the_policy_set(llama, table, cfg):
     ids = random_ids(120, seed=2)
     cache = build_cache(llama.config, cfg, table)
     kept: list[int] = []  # the reference, replayed on token ids alone
     stream = ids[0].tolist()
-    with torch.inference_mode():
-        for start in range(0, len(stream), cfg.chunk_size):
-            part = ids[:, start:start + cfg.chunk_size]
-            cache.push_tokens(part)
-            llama(input_ids=part, position_ids=cache.next_position_ids(part.shape[1]), cache=cache)
-            cache.compress()
-            kept += list(range(start, start + part.shape[1]))
-            seps = [bool(table[stream[p]]) for p in kept]
-            keep = reference_keep(kept, seps, [False] * len(kept), cfg)
-            kept = sorted(kept[i] for i in keep)
-            assert cache.kept_positions().tolist() == kept
-            assert cache.kept_token_ids().tolist() == [stream[p] for p in kept]
-            if not cfg.fill_recent:
-                assert len(kept) <= cfg.initial + cfg.separators + cfg.local < cfg.max_entries
+    for chunk in stream_chunks(llama, cache, ids, cfg.chunk_size):
+        kept += list(range(chunk.start, chunk.end))
+        seps = [bool(table[stream[p]]) for p in kept]
+        keep = reference_keep(kept, seps, [False] * len(kept), cfg)
+        kept = sorted(kept[i] for i in keep)
+        assert cache.kept_positions().tolist() == kept
+        assert cache.kept_token_ids().tolist() == [stream[p] for p in kept]
+        if not cfg.fill_recent:
+            assert len(kept) <= cfg.initial + cfg.separators + cfg.local < cfg.max_entries
     assert cache.stats().evicted == len(stream) - len(kept) > 0
 
 
@@ -83,13 +79,13 @@ def test_original_positions_equal_masked_reference(llama, table, policy, fill):
     torch.testing.assert_close(logits, reference, atol=2e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("amortized", [False, True])
-def test_shifted_equals_fresh_forward_over_kept_tokens(table, amortized):
+@pytest.mark.parametrize("fill_recent", [True, False])
+def test_shifted_equals_fresh_forward_over_kept_tokens(table, fill_recent):
     """With one layer, cached keys depend only on token and position: shifting must reproduce them."""
     model = tiny_model("llama", layers=1, seed=4)
     ids = random_ids(180, seed=4)
     cfg = CacheConfig(initial=4, separators=6, local=6, max_entries=32, chunk_size=8, positions="shifted",
-                      amortized=amortized)
+                      fill_recent=fill_recent)
     cache = build_cache(model.config, cfg, table)
     run_chunks(model, cache, ids[:, :80], chunk=8)
     run_chunks(model, cache, ids[:, 80:170], chunk=1)  # decode steps renumber in batches
@@ -110,14 +106,8 @@ def test_auto_positions_stay_inside_trained_context(table):
     cache = build_cache(model.config, cfg, table)
     highest = []
     ids = random_ids(200, seed=5)
-    with torch.inference_mode():
-        for start in range(0, 200, 8):
-            part = ids[:, start:start + 8]
-            cache.push_tokens(part)
-            pos = cache.next_position_ids(8)
-            highest.append(int(pos.max()))
-            model(input_ids=part, position_ids=pos, cache=cache)
-            cache.compress()
+    for _ in stream_chunks(model, cache, ids, 8):
+        highest.append(cache.next_position - 1)  # the last position id the chunk was read at
     assert max(highest) < 64
     assert highest[:7] == [7 + 8 * k for k in range(7)]  # original positions until the limit
     rotary = cache.kept_rotary_positions()

@@ -14,8 +14,8 @@ from sepllm_core.policy import keep_indices, keep_mask, lookup_separators, needs
 def reference_keep(positions, seps, prot, cfg: CacheConfig) -> set[int]:
     """The policy spelled out entry by entry (indices into the given lists)."""
     n = len(positions)
-    fills = cfg.fill_recent and not cfg.amortized
-    trigger = cfg.max_entries if cfg.fill_recent or cfg.amortized else cfg.initial + cfg.kept_separators + cfg.local
+    fills = cfg.fill_recent
+    trigger = cfg.max_entries if cfg.fill_recent else cfg.initial + cfg.kept_separators + cfg.local
     if cfg.policy == "full" or n <= trigger:
         return set(range(n))
     newest_first = sorted(range(n), key=lambda i: -positions[i])
@@ -34,16 +34,16 @@ def reference_keep(positions, seps, prot, cfg: CacheConfig) -> set[int]:
 
 CONFIGS = [
     CacheConfig(policy="sepllm", initial=4, separators=8, local=8, max_entries=32),
-    CacheConfig(policy="sepllm", initial=2, separators=20, local=4, max_entries=40, amortized=True),
+    CacheConfig(policy="sepllm", initial=2, separators=20, local=4, max_entries=40, fill_recent=False),
     CacheConfig(policy="sepllm", initial=0, separators=3, local=1, max_entries=10),
     CacheConfig(policy="window", initial=4, separators=0, local=12, max_entries=16),
-    CacheConfig(policy="window", initial=4, separators=0, local=4, max_entries=16, amortized=True),
+    CacheConfig(policy="window", initial=4, separators=0, local=4, max_entries=16),
     CacheConfig(policy="sepllm", initial=4, separators=8, local=8, max_entries=32, fill_recent=False),
     CacheConfig(policy="window", initial=2, separators=0, local=6, max_entries=30, fill_recent=False),
 ]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.policy}-{c.max_entries}-{c.amortized}-{c.fill_recent}")
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.policy}-{c.max_entries}-{c.local}-{c.fill_recent}")
 @pytest.mark.parametrize("seed", range(6))
 def test_keep_mask_matches_reference(cfg, seed):
     rng = random.Random(seed)
@@ -57,7 +57,7 @@ def test_keep_mask_matches_reference(cfg, seed):
     mask = keep_mask(torch.tensor(positions), torch.tensor(seps), torch.tensor(prot), cfg)
     got = set(mask.nonzero().flatten().tolist())
     assert got == reference_keep(positions, seps, prot, cfg)
-    if n > cfg.max_entries and not cfg.amortized and cfg.fill_recent and not any(prot):
+    if n > cfg.max_entries and cfg.fill_recent and not any(prot):
         assert len(got) == cfg.max_entries
     if not cfg.fill_recent and not any(prot):
         assert len(got) <= cfg.initial + cfg.kept_separators + cfg.local

@@ -69,13 +69,25 @@ def test_per_layer_type_rope_gemma3(layer_type):
 
 
 def test_bf16_keys_rotated_in_fp32():
+    """A real shift of bf16 keys equals the fp64 rotation rounded once to bf16 (rotating in bf16 does not)."""
     config = Qwen2Config(**SMALL)
     shifter = RotaryShifter(config)
-    keys = torch.randn(1, 1, 4, 32).to(torch.bfloat16)
-    cos, sin = shifter.cos_sin(torch.zeros(4, dtype=torch.long), None, keys.device)
-    before = keys.clone()
-    RotaryShifter.rotate_(keys, cos, sin)
-    assert torch.equal(keys, before)  # delta 0 is exactly the identity
+    generator = torch.Generator().manual_seed(0)
+    keys = (torch.randn(1, 1, 256, 32, generator=generator) * 4).to(torch.bfloat16)
+    delta = torch.randint(-4000, 4000, (256,), generator=generator)
+    cos, sin = shifter.cos_sin(delta, None, keys.device)
+    reference = _apply(keys.double(), cos.double(), sin.double()).to(torch.bfloat16)
+    moved = keys.clone()
+    RotaryShifter.rotate_(moved, cos, sin)
+    assert not torch.equal(moved, keys)
+    ulp = (reference.float().abs() * 2.0**-7).clamp_min(2.0**-126)  # one bf16 step at each value
+    assert ((moved.float() - reference.float()).abs() <= ulp).all()  # at most a tie rounded the other way
+    assert (moved == reference).float().mean() > 0.99
+    in_bf16 = _apply(keys, cos.to(torch.bfloat16), sin.to(torch.bfloat16))  # what fp32 arithmetic avoids
+    assert (in_bf16 == reference).float().mean() < (moved == reference).float().mean() - 0.1
+    again = keys.clone()
+    RotaryShifter.rotate_(again, *shifter.cos_sin(torch.zeros(256, dtype=torch.long), None, keys.device))
+    assert torch.equal(again, keys)  # delta 0 is exactly the identity
 
 
 def test_refusals():

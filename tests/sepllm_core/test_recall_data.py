@@ -11,6 +11,7 @@ import torch
 from sepllm_core import recall, recall_data
 from sepllm_core.adapt import (
     AdaptConfig,
+    ExperimentOptions,
     read_texts,
     sample_training_batch,
     split_tokens,
@@ -128,7 +129,7 @@ def test_weighted_loss_reduces_to_the_mean_and_up_weights_answers():
     teacher = torch.randn(2, 10, 32, generator=generator)
     student = torch.randn(2, 10, 32, generator=generator)
     ids = torch.randint(0, 32, (2, 10), generator=generator)
-    config = AdaptConfig(seq_len=10, local=2, lm_weight=0.5)
+    config = AdaptConfig(seq_len=10, local=2, experiment=ExperimentOptions(lm_weight=0.5))
     plain = weighted_distill_loss(teacher, student, ids, config)
     ones = weighted_distill_loss(teacher, student, ids, config, torch.ones(2, 10))
     torch.testing.assert_close(plain.loss, ones.loss)
@@ -144,8 +145,8 @@ def test_weighted_loss_reduces_to_the_mean_and_up_weights_answers():
     torch.testing.assert_close(weighted.answer_kl, kl_at[0, 6])
     ce = torch.nn.functional.cross_entropy(student[0, 6], ids[0, 7])
     torch.testing.assert_close(weighted.answer_lm, ce)
-    with_lm = weighted_distill_loss(teacher, student, ids, AdaptConfig(seq_len=10, local=2, lm_weight=0.5,
-                                                                       answer_lm_weight=2.0),
+    experiment = ExperimentOptions(lm_weight=0.5, answer_lm_weight=2.0)
+    with_lm = weighted_distill_loss(teacher, student, ids, AdaptConfig(seq_len=10, local=2, experiment=experiment),
                                     torch.where(answers, 9.0, 1.0), answers)
     torch.testing.assert_close(with_lm.loss, weighted.loss + 2.0 * ce)
 
@@ -249,7 +250,7 @@ def test_route_loss_rewards_the_best_head_on_the_fact_separator():
     with pytest.raises(ValueError, match="route_weight"):
         AdaptConfig(route_weight=1.0).validate()  # no recall rows to route
     with pytest.raises(ValueError, match="route_from"):
-        AdaptConfig(route_from=1.0).validate()
+        AdaptConfig(experiment=ExperimentOptions(route_from=1.0)).validate()
 
 
 def test_open_values_are_made_up_disjoint_from_the_evaluation_and_start_on_an_informative_token(tokenizer,

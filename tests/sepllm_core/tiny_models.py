@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import transformers
 
+from sepllm_core.stream import forward_chunk, stream_chunks
+
 VOCAB = 128
 SEPARATOR_IDS = (3, 10, 17, 24, 31)  # arbitrary ids playing '.' ',' '\n' ... in the tiny vocab
 
@@ -63,20 +65,17 @@ def run_chunks(model: torch.nn.Module, cache, ids: torch.Tensor, chunk: int, pro
 
     ``before_chunk(cache)`` is called before each chunk is pushed (to record the kept set).
     ``hidden=True`` returns the final hidden states ``[1, n, hidden]`` instead (cheap for big vocabularies).
+    Every chunk goes through :func:`sepllm_core.stream.stream_chunks`, the path the library reads with.
     """
-    forward = model.model if hidden else model
+    n = ids.shape[1]
+    if before_chunk is not None and n:
+        before_chunk(cache)
     outs = []
-    with torch.inference_mode():
-        for start in range(0, ids.shape[1], chunk):
-            part = ids[:, start:start + chunk]
-            if before_chunk is not None:
-                before_chunk(cache)
-            cache.push_tokens(part, protected=protected)
-            position_ids = cache.next_position_ids(part.shape[1])
-            out = forward(input_ids=part, position_ids=position_ids, cache=cache, use_cache=True)
-            cache.compress()
-            outs.append((out.last_hidden_state if hidden else out.logits).float())
-    return torch.cat(outs, dim=1)
+    for part in stream_chunks(model, cache, ids, chunk, protected=protected, logits_to_keep=0, hidden=hidden):
+        outs.append(part.logits)
+        if before_chunk is not None and part.end < n:  # the generator resumes here before the next chunk
+            before_chunk(cache)
+    return torch.cat(outs)[None]
 
 
 def decode_steps(model: torch.nn.Module, cache, ids: torch.Tensor, fast=None) -> torch.Tensor:
@@ -85,19 +84,7 @@ def decode_steps(model: torch.nn.Module, cache, ids: torch.Tensor, fast=None) ->
     With ``fast`` (a :class:`~sepllm_core.fast_decode.FastDecode`) each step goes through
     ``fast.forward``, as a Session decodes; without, through the model's own forward.
     """
-    steps = []
-    with torch.inference_mode():
-        for token in ids[0].tolist():
-            step = torch.tensor([[token]])
-            cache.push_tokens(step)
-            position_ids = cache.next_position_ids(1)
-            if fast is not None:
-                steps.append(fast.forward(step, position_ids, cache))
-            else:
-                out = model(input_ids=step, position_ids=position_ids, cache=cache, use_cache=True)
-                steps.append(out.logits[0, -1].float())
-            cache.compress()
-    return torch.stack(steps)
+    return torch.cat([forward_chunk(model, cache, [token], fast=fast) for token in ids[0].tolist()])
 
 
 class KeptRecorder:

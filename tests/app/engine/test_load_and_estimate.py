@@ -17,6 +17,7 @@ from app.engine.models import load_model
 from app.errors import ModelError, ResourceError
 from sepllm_core.cache import build_cache
 from sepllm_core.config import CacheConfig
+from sepllm_core.stream import forward_chunk
 from tests.app.engine.conftest import next_token_logits
 
 BASE = "smollm2-135m-instruct"  # the default model without the shipped SepLLM adapter
@@ -125,10 +126,8 @@ def test_kv_estimate_equals_a_real_cache(installed_home, default_model):
     assert bounded.kv_bytes_int8 == 2 * 30 * 3 * (64 + 2) * 100
     assert quantized.kv_bytes_int8 == 0  # nothing left to suggest
     cache = build_cache(model.config, int8)  # the estimate per entry is what the int8 cache holds
-    cache.push_tokens(ids[:, :50])
-    with torch.no_grad():
-        model(ids[:, :50], position_ids=cache.next_position_ids(50), cache=cache, use_cache=True)
-    assert cache.compress().kv_bytes == quantized.kv_bytes_per_entry * 50
+    forward_chunk(model, cache, ids[:, :50])
+    assert cache.stats().kv_bytes == quantized.kv_bytes_per_entry * 50
 
 
 def test_cache_config_objects_count_one_chunk_over_budget(installed_home):
