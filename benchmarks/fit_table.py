@@ -15,8 +15,8 @@ from pathlib import Path
 from app.engine import catalog, fit
 from app.engine.estimate import format_bytes
 from app.engine.hardware import Machine
+from app.request import cache_config as cache_config_for
 from app.summarize.events import SummaryRequest
-from app.summarize.pipeline import cache_config_for
 
 GB = 1_000_000_000
 #: Typical machines. Free memory is what a user has with a browser open: about 3 GB of an 8 GB
