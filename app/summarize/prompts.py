@@ -193,6 +193,19 @@ def notes_footer(frame: ChatFrame, kind: str, length: str, style: str, language:
             + frame.to_assistant)
 
 
+def prompt_texts(frame: ChatFrame, kind: str, length: str, style: str, language: str | None = None,
+                 focus: str | None = None) -> list[str]:
+    """Every instruction text a mode may give the model (without the chat template's own markers):
+    what a summary must never repeat."""
+    texts = [SYSTEM, instruction(kind, length, style, language, focus),
+             instruction(kind, length, style, language, focus, after=True),
+             notes_footer(PLAIN, kind, length, style, language, focus),
+             note_request(PLAIN, kind, 1), next_part(PLAIN, 2), notes_header(PLAIN, kind, length, style, language)]
+    texts += [chunk_prompt(PLAIN, kind, 1, 2).footer,
+              reduce_prompt(PLAIN, kind, length, style, language, focus).footer]
+    return [text.replace(PLAIN.to_assistant, "").replace(PLAIN.after_assistant, "") for text in texts]
+
+
 def chunk_prompt(frame: ChatFrame, kind: str, part: int, parts: int) -> Framing:
     """Map step of map-reduce: a few sentences on one chunk."""
     noun = _KIND_TEXT[kind].noun
