@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import settings
+from app.summarize.citations import render_cited
 from app.summarize.events import (
     DocumentLoaded,
     Failed,
@@ -203,13 +204,19 @@ class Printer:
 
     def _render(self, event: SummaryDone) -> str:
         if self.format == "json":
-            payload = {"path": event.path, "summary": event.summary, "stats": event.stats}
+            payload = {"path": event.path, "summary": event.summary, "stats": event.stats,
+                       "sentences": [sentence.to_json() for sentence in event.sentences],
+                       "grounded_share": event.stats.get("grounded_share"),
+                       "numbers_supported": event.stats.get("numbers_supported"),
+                       "outline": [entry.to_json() for entry in event.outline]}
             if event.incomplete:
                 payload["incomplete"] = True
             return json.dumps(payload, ensure_ascii=False) + "\n"
+        summary = render_cited(event.summary, event.sentences)
         if self.format == "markdown":
-            return f"## {self._title(event.path)}\n\n{event.summary}\n"
-        return event.summary + "\n"
+            outline = "".join(f"- **{entry.label}** [{entry.line_label}]: {entry.line}\n" for entry in event.outline)
+            return f"## {self._title(event.path)}\n\n{summary}\n" + (f"\n### Outline\n\n{outline}" if outline else "")
+        return summary + "\n"
 
     def _title(self, path: str) -> str:
         title = self.document.title if self.document and self.document.path == path else ""

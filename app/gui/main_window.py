@@ -82,6 +82,7 @@ class JobView:
         self.wrong_password = False
         self.title = job.path.name
         self.kind = ""
+        self.evidence: dict[str, Any] = {}  # SummaryDone's sentences, key_passages, outline (SummaryView.set_result)
 
 
 class MainWindow(QMainWindow):
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.summary_view = SummaryView(self)
         self.summary_view.regenerateRequested.connect(self.regenerate)
         self.summary_view.exported.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 5000))
+        self.summary_view.citationClicked.connect(self.show_source_span)
         self.document_view = DocumentView(self)
         self.history_view = HistoryView(self.history, self)
         self.history_view.entryActivated.connect(self.show_history_entry)
@@ -517,13 +519,15 @@ class MainWindow(QMainWindow):
             return
         view.text = event.summary or view.text
         view.stats = dict(event.stats)
+        view.evidence = {"sentences": getattr(event, "sentences", ()), "outline": getattr(event, "outline", ()),
+                         "key_passages": getattr(event, "key_passages", ())}
         status = "incomplete" if event.incomplete else "done"
         view.state = "cancelled" if event.incomplete else "done"
         view.percent = 100.0
         self._finish_history(view, status, "" if status == "done" else "stopped before the end")
         self.queue.set_status(job_id, view.state, "done" if status == "done" else "incomplete")
         if self.shown_job == job_id:
-            self.summary_view.set_result(view.text, view.stats, state=status)
+            self.summary_view.set_result(view.text, view.stats, state=status, **view.evidence)
 
     def _job_failed(self, job_id: int, message: str, error_type: str) -> None:
         view = self.jobs.get(job_id)
@@ -643,7 +647,7 @@ class MainWindow(QMainWindow):
         self.shown_job = job_id
         meta = {"title": view.title, "path": str(view.job.path), "kind": view.kind}
         if view.state in ("done", "cancelled"):
-            self.summary_view.set_result(view.text, view.stats, meta, state=view.state)
+            self.summary_view.set_result(view.text, view.stats, meta, state=view.state, **view.evidence)
         elif view.state == "failed":
             self.summary_view.clear(meta)
             self.summary_view.show_error(f"Could not summarize {view.job.path.name}", view.message)
@@ -660,6 +664,12 @@ class MainWindow(QMainWindow):
         else:
             self.document_view.clear()
         self._update_actions()
+
+    def show_source_span(self, start: int, end: int) -> None:
+        """A citation, outline entry or key passage was clicked: show its span in the Document tab."""
+        self.tabs.setCurrentWidget(self.document_view)
+        if not self.document_view.show_span(start, end):
+            self.statusBar().showMessage("That passage is not in the document shown", 5000)
 
     def show_history_entry(self, entry: Any) -> None:
         state = {"done": "from history"}.get(entry.status, f"from history · {entry.status}")

@@ -80,6 +80,13 @@ class SourceMap:
                                             len(units) + 1))
         return cls(text, units)
 
+    @classmethod
+    def from_text(cls, text: str) -> SourceMap:
+        """A plain text (an eval row, a pasted text): one unit per paragraph."""
+        units = [SourceUnit(match.start(), match.end(), "paragraph", 0, number)
+                 for number, match in enumerate(_PARAGRAPH.finditer(text), start=1)]
+        return cls(text, units)
+
     @property
     def kind(self) -> str:
         return self.units[0].kind if self.units else "paragraph"

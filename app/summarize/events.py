@@ -41,6 +41,8 @@ class SummaryDone:
     summary: str
     stats: dict[str, Any]
     incomplete: bool = False  # True when cancelled: ``summary`` holds what streamed so far
+    sentences: tuple[Any, ...] = ()  # app.summarize.evidence.SentenceEvidence: each sentence's sources
+    outline: tuple[Any, ...] = ()  # app.summarize.outline.OutlineEntry: ranges of pages or days, long inputs
 
 
 @dataclass(frozen=True)

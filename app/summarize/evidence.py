@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,9 @@ import bm25s.stopwords as bm25_stopwords
 from app.ingest.source_map import SourceMap, SourceUnit
 from app.summarize.facts import Fact, SourceFacts, check_facts
 from app.summarize.sentences import split_sentences
+
+# bm25s sets its own logger to DEBUG, which prints "Building index" on every CLI run: keep it to warnings.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # A sentence is grounded when its best source sentence scores at least this (BM25 of the source sentence
 # against the summary sentence, over BM25 of the summary sentence against itself). Chosen on the hand-

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import Cancelled, DocumentError, ResourceError, SepSumError
-from app.summarize import prompts
+from app.ingest.source_map import SourceMap
+from app.summarize import evidence, prompts
 from app.summarize.events import DocumentLoaded, Failed, PipelineEvent, Stage, SummaryDone, SummaryRequest
 from app.summarize.guards import is_empty_summary
 from app.summarize.map_reduce import map_reduce
 from app.summarize.modes import ModeContext, single_pass, truncate
+from app.summarize.outline import outline_for
 from app.summarize.rolling_notes import rolling_notes
 from app.summarize.runner import FIRST_TRY, RETRY, DocumentRun, Generated
 from sepllm_core.encoding import encode_long
@@ -111,7 +113,8 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
 
             yield Stage("reading", Path(path).name)
             document = load_document(Path(path), password=request.password)
-            text = document.text_for_model()
+            source_map = SourceMap.from_document(document)
+            text = source_map.text  # exactly document.text_for_model(), with its units
         except SepSumError as exc:
             yield Failed(str(path), str(exc), type(exc).__name__, exc.exit_code)
             continue
@@ -121,7 +124,7 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
         outcome = yield from summarize_text(
             text, loaded, request, cancel, cache_config=cache_config, path=str(path),
             document_kind=document.kind, title=document.title, metadata=document.metadata,
-            warnings=tuple(document.warnings))
+            warnings=tuple(document.warnings), source_map=source_map)
         if outcome == "cancelled":
             return
 
@@ -129,8 +132,13 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
 def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading.Event, *,
                    cache_config=None, path: str = "", document_kind: str = "text", title: str = "",
                    genre: str | None = None, metadata: dict[str, Any] | None = None,
-                   warnings: tuple[str, ...] = ()) -> Iterator[PipelineEvent]:
-    """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled"."""
+                   warnings: tuple[str, ...] = (), source_map: SourceMap | None = None
+                   ) -> Iterator[PipelineEvent]:
+    """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled".
+
+    ``source_map`` (built from the Document) lets evidence cite pages and messages; without it the
+    text's paragraphs are the units."""
+    source_map = source_map if source_map is not None and source_map.text == text else SourceMap.from_text(text)
     cache_config = cache_for_model(cache_config or cache_config_for(request), loaded)
     tokenizer = loaded.tokenizer
     kind = request.kind if request.kind != "auto" else prompts.detect_kind(document_kind, text, genre)
@@ -189,7 +197,10 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
         return "failed"
     assert generated is not None and run is not None
     stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried, prompt_tokens)
-    yield SummaryDone(path, generated.text, stats)
+    report = evidence.check(generated.text, source_map, stats.get("language"))
+    stats.update(report.stats())
+    outline = outline_for(source_map, report, getattr(run, "key_passages", ()), stats.get("language"))
+    yield SummaryDone(path, generated.text, stats, sentences=tuple(report.sentences), outline=tuple(outline))
     return "done"
 
 
