@@ -61,7 +61,9 @@ SCHEMA: tuple[Setting, ...] = (
             "action items, who said what)", choices=("bullets", "paragraphs", "structured")),
     Setting("kind", "auto", str, "kind of document, which sets what the summary looks for",
             choices=("auto", "report", "paper", "book", "meeting", "chat")),
-    Setting("language", None, str, "language of the summary (default: the document's language)"),
+    Setting("language", None, str, "language of the summary, a name or an ISO code (default: the document's "
+            "language where the model writes it, else English; a model is never asked for a language it does "
+            "not write: the default model writes English)"),
     Setting("cache_initial", None, int, "cache: first tokens always kept (attention sinks)",
             group="cache", minimum=0),
     Setting("cache_separators", None, int, "cache: separator tokens kept (sepllm policy)",

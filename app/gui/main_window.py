@@ -82,6 +82,7 @@ class JobView:
         self.wrong_password = False
         self.title = job.path.name
         self.kind = ""
+        self.notice = ""  # the pipeline's line before the summary (e.g. another language than the document's)
         self.evidence: dict[str, Any] = {}  # SummaryDone's sentences, key_passages, outline (SummaryView.set_result)
 
 
@@ -174,6 +175,12 @@ class MainWindow(QMainWindow):
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(4, 8, 8, 8)
+        self.notice_label = QLabel(right)  # shown above the summary while the job has a notice
+        self.notice_label.setObjectName("notice")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setAccessibleName("Notice")
+        self.notice_label.hide()
+        right_layout.addWidget(self.notice_label)
         right_layout.addWidget(self.right_split)
         self.main_split = QSplitter(Qt.Orientation.Horizontal, self)
         self.main_split.addWidget(left)
@@ -285,6 +292,7 @@ class MainWindow(QMainWindow):
         worker.text.connect(self._job_text)
         worker.memory.connect(self._job_memory)
         worker.summaryDone.connect(self._job_done)
+        worker.notice.connect(self._job_notice)
         worker.failed.connect(self._job_failed)
         worker.passwordNeeded.connect(self._password_needed)
         worker.ended.connect(self._job_ended)
@@ -399,7 +407,7 @@ class MainWindow(QMainWindow):
         view.job.settings = self.request_settings()
         view.job.cancel.clear()
         view.state = "reading"
-        view.text, view.stats, view.message = "", {}, ""
+        view.text, view.stats, view.message, view.notice = "", {}, "", ""
         view.percent = 0.0
         view.history_id = self.history.start(
             str(view.job.path), title=view.job.path.name, model=view.job.settings.get("model") or "default",
@@ -438,6 +446,10 @@ class MainWindow(QMainWindow):
             return
         if name != "reading" and view.state == "reading":
             view.state = "summarizing"
+        if name == "retrying":  # the flagged text must not stay on screen while the retry streams
+            view.text = ""
+            if self.shown_job == job_id:
+                self.summary_view.clear({"title": view.title, "path": str(view.job.path), "kind": view.kind})
         label = f"{name} {detail}".strip() if name != "reading" else f"reading {detail}"
         if self.shown_job == job_id:
             self.summary_view.set_state(label + "…")
@@ -505,6 +517,19 @@ class MainWindow(QMainWindow):
         if view.history_id is not None and now - view.saved_at >= HISTORY_SAVE_S:
             self.history.save_partial(view.history_id, view.text)
             view.saved_at = now
+
+    def _job_notice(self, job_id: int, text: str) -> None:
+        view = self.jobs.get(job_id)
+        if view is None:
+            return
+        view.notice = text
+        if self.shown_job == job_id:
+            self._show_notice(view)
+
+    def _show_notice(self, view: JobView | None) -> None:
+        text = view.notice if view is not None else ""
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
 
     def _job_memory(self, job_id: int, sample: Any) -> None:
         view = self._live(job_id)
@@ -645,6 +670,7 @@ class MainWindow(QMainWindow):
         if view is None or self.shown_job == job_id:
             return
         self.shown_job = job_id
+        self._show_notice(view)
         meta = {"title": view.title, "path": str(view.job.path), "kind": view.kind}
         if view.state in ("done", "cancelled"):
             self.summary_view.set_result(view.text, view.stats, meta, state=view.state, **view.evidence)
@@ -681,6 +707,7 @@ class MainWindow(QMainWindow):
         else:
             self.summary_view.set_result(entry.summary, entry.stats, meta, state=state)
         self.shown_job = None
+        self._show_notice(None)
 
     def show_error(self, title: str, message: str) -> None:
         """A readable, non-blocking dialog (skipped in automation, where the status bar shows it)."""

@@ -1,7 +1,5 @@
-"""What is shown when the model's summary fails the quality checks twice: the document's key passages.
-
-Until the model-chosen key passages (:mod:`app.summarize.passages`) are wired in, the passages are
-the document's first sentences: always faithful, in the document's own language.
+"""What is shown when the model's summary fails the quality checks twice: the document's key passages
+(:mod:`app.summarize.passages`) under one line saying why; its first sentences where none were chosen.
 """
 
 from __future__ import annotations
