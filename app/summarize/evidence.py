@@ -132,8 +132,8 @@ def align(summary: str, source_map: SourceMap, language: str | None = None) -> l
             unit = source_map.unit_at(source_start)
             if unit is not None:
                 evidence.append(Evidence(unit, source_start, source_end, share))
-        results.append(SentenceEvidence(text, start, end, evidence, facts, best,
-                                        checked=len(set(query)) >= MIN_TERMS))
+        judged = len(set(query)) >= MIN_TERMS
+        results.append(SentenceEvidence(text, start, end, evidence if judged else [], facts, best, checked=judged))
     return results
 
 

@@ -140,7 +140,7 @@ def _anchors(report: EvidenceReport | None, key_passages: Sequence[Any]) -> list
 def _line_from(anchors: list[tuple[float, int, int, str]], start: int, end: int,
                source_map: SourceMap) -> tuple[int, int, str] | None:
     for _, line_start, line_end, source in anchors:
-        if start <= line_start < end:
+        if start <= line_start < end and len(source_map.text[line_start:line_end].split()) >= MIN_LINE_WORDS:
             return line_start, min(line_end, end), source
     return None
 
