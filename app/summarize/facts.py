@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
 MONTHS = {name: number for number, names in enumerate([
     ("january", "jan", "janvier", "janv"), ("february", "feb", "février", "fevrier", "févr"),
     ("march", "mar", "mars"), ("april", "apr", "avril", "avr"), ("may", "mai"), ("june", "jun", "juin"),
@@ -30,6 +32,7 @@ _TIME = re.compile(r"(?<!\d)\d{1,2}:\d{2}(?!\d)")
 _NUMBER = re.compile(r"(?<![\d\w])(?:\d{1,3}(?:[,.'’\u00a0\u202f ]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)(?![A-Za-z\d])")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _GROUP_SEPARATORS = ",.'’\u00a0\u202f "
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def _names(sentence: str, source: SourceFacts, taken: list[bool]) -> list[Fact]:
         word = match.group()
         opens = position == 0 or re.search(r"[:;.!?\"“(\-•*]\s*$", sentence[:match.start()]) is not None
         key = word.casefold()
-        if (taken[match.start()] or not word[0].isupper() or key in source.words
+        if (taken[match.start()] or not word[0].isupper() or key in source.words or _common(key)
                 or key.removesuffix("'s").removesuffix("’s") in source.words):
             continue
         if runs and not opens and sentence[run_end:match.start()].strip() == "":
@@ -115,6 +118,11 @@ def _names(sentence: str, source: SourceFacts, taken: list[bool]) -> list[Fact]:
             runs.append((opens, [word]))
         run_end = match.end()
     return [Fact("name", " ".join(words), False) for opens, words in runs if not opens or len(words) > 1]
+
+
+def _common(word: str) -> bool:
+    """An English function word ("What's", "The") is capitalised for its place, never a name."""
+    return word.split("'")[0].split("’")[0] in _FUNCTION_WORDS
 
 
 def _values(text: str) -> set[str]:
