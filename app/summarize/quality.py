@@ -71,12 +71,14 @@ def words(text: str) -> list[str]:
 
 
 def check_summary(summary: str, *, source_text: str, language: str | None = None,
-                  prompt_texts: Iterable[str] = (), allow_copy: bool = False,
+                  prompt_texts: Iterable[str] = (), extractive: bool = False,
                   min_words: int = MIN_WORDS) -> list[Flag]:
     """Every problem of ``summary``; an empty list means it may be shown.
 
     ``language``: the ISO code the summary was asked in (None: not checked). ``prompt_texts``: the
-    instructions the model was given. ``allow_copy``: an extractive summary copies by design.
+    instructions the model was given. ``extractive``: the summary is the document's own sentences, which
+    copy it, in its language, links and names included, by design: only emptiness, echoes and
+    repetition are checked.
     """
     summary_words = words(summary)
     source_words = words(source_text)
@@ -85,15 +87,15 @@ def check_summary(summary: str, *, source_text: str, language: str | None = None
     if len(summary_words) < needed:
         flags.append(Flag("too_short", f"{len(summary_words)} words, at least {needed} expected"))
     flags += prompt_echo(summary, summary_words, source_words, prompt_texts)
-    if not allow_copy:
+    if not extractive:
         flags += source_copy(summary_words, source_words)
-    header = _HEADER.search(summary)
-    if header:
-        flags.append(Flag("raw_header", f"message header copied: {header.group(0).strip()!r}"))
-    url = _URL.search(summary)
-    if url:
-        flags.append(Flag("url", f"raw URL: {url.group(0)[:80]!r}"))
-    flags += wrong_language(summary, summary_words, language)
+        header = _HEADER.search(summary)
+        if header:
+            flags.append(Flag("raw_header", f"message header copied: {header.group(0).strip()!r}"))
+        url = _URL.search(summary)
+        if url:
+            flags.append(Flag("url", f"raw URL: {url.group(0)[:80]!r}"))
+        flags += wrong_language(summary, summary_words, language)
     flags += repetition(summary, summary_words)
     return flags
 

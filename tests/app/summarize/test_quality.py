@@ -119,7 +119,10 @@ def test_a_long_copy_is_flagged_and_allowed_for_extractive_text(shared_data):
     source = _source(shared_data, "pdfs/pm_dmca_uscopyrightoffice.pdf")
     copied = " ".join(source.split()[200:260])
     assert {f.kind for f in check_summary(copied, source_text=source)} == {"source_copy"}
-    assert check_summary(copied, source_text=source, allow_copy=True) == []
+    assert check_summary(copied, source_text=source, extractive=True) == []
+    chat = _source(shared_data, "chats/whatsapp/languages__russian_android.txt")
+    lines = "\n".join(chat.splitlines()[:4])  # the chat's own lines: headers, a link, Russian words
+    assert check_summary(lines, source_text=chat, language="fr", extractive=True) == []
 
 
 def test_the_language_asked_for_is_checked(shared_data):
