@@ -98,7 +98,8 @@ def instruction(kind: str, length: str, style: str, language: str | None = None,
         parts.append(f"Answer this: {focus.strip()}")
     if style == "structured":
         parts.append("Give page or message numbers when the text shows them.")
-    parts.append(f"Write in {language}." if language else f"Write in the language of the {text.noun}.")
+    if language:  # the pipeline passes a language the model writes (app.engine.languages); None asks for none
+        parts.append(f"Write in {language}.")
     parts.append("Do not repeat yourself.")
     return " ".join(parts)
 
