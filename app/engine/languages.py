@@ -45,6 +45,23 @@ def model_languages(name: str | None, notes: dict | None = None) -> ModelLanguag
     return ModelLanguages((ENGLISH,), False)
 
 
+def declare_languages(name: str, codes: list[str]) -> tuple[str, ...]:
+    """Record in the registry which languages the registered model ``name`` writes (ISO codes)."""
+    from app.engine import registry
+    from app.errors import ModelError
+
+    entries = registry.load()
+    if name not in entries:
+        raise ModelError(f"no model named '{name}': import it first")
+    cleaned = tuple(dict.fromkeys(code for code in (language_code(c) for c in codes) if code))
+    if not cleaned:
+        raise ModelError("no language given: pass ISO codes such as en,fr,cs")
+    entry = entries[name]
+    entry.notes = dict(entry.notes or {}, languages=list(cleaned))
+    registry.add(entry)
+    return cleaned
+
+
 def languages_of_loaded(loaded) -> ModelLanguages:
     """The languages of a loaded model (its registry entry's notes when it is registered)."""
     notes: dict = {}

@@ -54,3 +54,13 @@ def test_a_requested_language_is_used_only_where_the_model_writes_it():
 def test_language_codes_from_names_and_codes():
     assert language_code("French") == "fr" and language_code("fr") == "fr" and language_code("Czech") == "cs"
     assert language_code(None) is None and language_code("") is None
+
+
+def test_import_declares_the_languages_a_model_writes(installed_home, default_model_dir, capsys):
+    from types import SimpleNamespace
+
+    from app.cli import main
+
+    assert main(["models", "import", str(default_model_dir), "--name", "multi", "--languages", "en,French,cs"]) == 0
+    assert "multi: writes en, fr, cs" in capsys.readouterr().out
+    assert languages_of_loaded(SimpleNamespace(name="multi")) == ModelLanguages(("en", "fr", "cs"), True)
