@@ -98,9 +98,11 @@ class EvidenceReport:
                 "numbers_checked": len(numbers), "unsupported": sum(len(item.unsupported) for item in self.sentences)}
 
 
-def align(summary: str, source_map: SourceMap, language: str | None = None) -> list[SentenceEvidence]:
-    """Split ``summary`` into sentences; give each its best source sentences and its checked facts."""
-    spans = split_sentences(summary, language, transcript=False)
+def align(summary: str, source_map: SourceMap, language: str | None = None,
+          skip: int = 0) -> list[SentenceEvidence]:
+    """Split ``summary`` into sentences; give each its best source sentences and its checked facts.
+    The first ``skip`` characters (the fallback's notice line: the app speaking, not a claim) are left out."""
+    spans = [span for span in split_sentences(summary, language, transcript=False) if span[0] >= skip]
     if not spans:
         return []
     source_spans = split_sentences(source_map.text, language)
@@ -137,9 +139,9 @@ def align(summary: str, source_map: SourceMap, language: str | None = None) -> l
     return results
 
 
-def check(summary: str, source_map: SourceMap, language: str | None = None) -> EvidenceReport:
+def check(summary: str, source_map: SourceMap, language: str | None = None, skip: int = 0) -> EvidenceReport:
     """:func:`align` wrapped with the shares for ``stats``."""
-    return EvidenceReport(align(summary, source_map, language))
+    return EvidenceReport(align(summary, source_map, language, skip))
 
 
 def grounded_share(sentences: list[SentenceEvidence], threshold: float = GROUNDED_SCORE) -> float | None:

@@ -111,3 +111,12 @@ def test_facts_names():
     names = [f.text for f in check_facts("Overall, Biopure Technologies Inc. met Gatys in Paris and London.",
                                          source) if f.kind == "name"]
     assert names == ["Biopure Technologies Inc", "London"]  # "Overall" opens the sentence: not a name
+
+
+def test_fallback_notice_is_not_judged(maps):
+    notice = "The model's summary copied raw links; showing the key passages instead."
+    text = notice + "\n\n- Meowth: Hey people, I was on holiday in Sinnoh. Crazy region."
+    report = check(text, maps[POKEMON], "en", skip=len(notice))
+    assert [item.text for item in report.sentences] == ["- Meowth: Hey people, I was on holiday in Sinnoh.",
+                                                        "Crazy region."]
+    assert report.sentences[0].evidence[0].unit.label() == "2016-09-11 20:25"
