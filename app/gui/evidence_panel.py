@@ -68,7 +68,8 @@ class EvidencePanel(QFrame):
             item.setToolTip(0, f"{entry.label}: show in the document")
             line = QTreeWidgetItem([f"{entry.line} [{entry.line_label}]"])
             line.setData(0, SPAN_ROLE, (entry.line_start, entry.line_end))
-            line.setToolTip(0, f"From the document ({entry.source}): click to show it")
+            line.setToolTip(0, f"{entry.line}\n\nFrom the document ({entry.source}, {entry.line_label}): "
+                               "click to show it")
             item.addChild(line)
             self.outline.addTopLevelItem(item)
         self.outline.expandAll()
@@ -82,7 +83,7 @@ class EvidencePanel(QFrame):
                 text = text[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
             item = QListWidgetItem(f"{where} · {text}" if where else text)
             item.setData(SPAN_ROLE, (int(passage.start), int(passage.end)))
-            item.setToolTip("Show this passage in the document")
+            item.setToolTip(f"{' '.join(str(passage.text).split())}\n\nClick to show this passage in the document")
             self.passages.addItem(item)
         self.passages_title.setVisible(bool(key_passages))
         self.passages.setVisible(bool(key_passages))
