@@ -27,7 +27,9 @@ MIN_WORDS_SOURCE_SHARE = 25  # ... and a tiny source needs fewer: one word per 2
 LANGUAGE_MIN_WORDS = 12  # below this, a language guess is too unsure to act on
 DISTINCT_TRIGRAMS_MIN = 0.5  # share of distinct word trigrams under which a text is looping
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A word; Chinese and Japanese are written without spaces, so each of their characters counts as one.
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]|[^\W\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+")
+_LETTER = re.compile(r"[^\W\d_]")
 # Pieces of the app's own prompts that a small model continues with (they carry no document fact);
 # matched anywhere, whatever the prompt texts passed in.
 _PROMPT_PATTERNS = (
@@ -84,8 +86,9 @@ def check_summary(summary: str, *, source_text: str, language: str | None = None
     source_words = words(source_text)
     flags: list[Flag] = []
     needed = min(min_words, max(3, len(source_words) // MIN_WORDS_SOURCE_SHARE))
-    if len(summary_words) < needed:
-        flags.append(Flag("too_short", f"{len(summary_words)} words, at least {needed} expected"))
+    said = [word for word in summary_words if _LETTER.search(word)]  # numbers alone say nothing
+    if len(said) < needed:
+        flags.append(Flag("too_short", f"{len(said)} words, at least {needed} expected"))
     flags += prompt_echo(summary, summary_words, source_words, prompt_texts)
     if not extractive:
         flags += source_copy(summary_words, source_words)
@@ -95,7 +98,7 @@ def check_summary(summary: str, *, source_text: str, language: str | None = None
         url = _URL.search(summary)
         if url:
             flags.append(Flag("url", f"raw URL: {url.group(0)[:80]!r}"))
-        flags += wrong_language(summary, summary_words, language)
+        flags += wrong_language(summary, said, language)
     flags += repetition(summary, summary_words)
     return flags
 

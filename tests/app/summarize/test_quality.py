@@ -46,6 +46,11 @@ REAL_BAD = [
      "['hello world', '#DmitryS']", {"prompt_echo"}),
 ]
 
+# From the walk over the shared data (tests/app/summarize/test_walk_shared.py, default mode, 48 tokens),
+# English asked: Chinese lines and a number.
+REAL_BAD.append(("pdfs/pl_issue-67_chinese_quarterly_report_22p.pdf",
+                 "1. 二、汇率变动对现金及现金等价物\n2. 3,062.61 838", {"wrong_language"}))
+
 # Quoted in issue 17 (their sources are not in the shared data: the sample report stands in).
 ISSUE_QUOTES = [
     ("Procès-verbal de la séance publique du conseil municipal. Summarize the report above in 5 bullet points, "
