@@ -260,7 +260,8 @@ class Printer:
                        "sentences": [sentence.to_json() for sentence in event.sentences],
                        "grounded_share": event.stats.get("grounded_share"),
                        "numbers_supported": event.stats.get("numbers_supported"),
-                       "outline": [entry.to_json() for entry in event.outline]}
+                       "outline": [entry.to_json() for entry in event.outline],
+                       "key_passages": [passage.to_json() for passage in event.key_passages]}
             if event.incomplete:
                 payload["incomplete"] = True
             return json.dumps(payload, ensure_ascii=False) + "\n"
