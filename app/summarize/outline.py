@@ -1,5 +1,6 @@
 """An outline of a long input: one entry per range of pages, paragraphs or chat days/weeks/months, each
-with one line of the document's own text (a key passage, the summary's evidence, or the range's lead)."""
+with one line of the document's own text (a key passage, the summary's evidence, or the range's most
+central sentence)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from app.ingest.source_map import SourceMap, SourceUnit
 from app.summarize.evidence import EvidenceReport
+from app.summarize.extractive import textrank_order
 from app.summarize.sentences import split_sentences
 
 MIN_CHARS = 12_000  # shorter inputs (about 3k tokens) are read at a glance: no outline
@@ -18,7 +20,9 @@ MIN_PAGES = 6
 TARGET_ENTRIES = 8
 MAX_ENTRIES = 12
 LINE_CHARS = 200  # an entry's line is cut here (at a word)
-MIN_LINE_WORDS = 6  # a range's lead skips headings and page numbers shorter than this
+MIN_LINE_WORDS = 6  # an entry's line skips headings and page numbers shorter than this
+MAX_LINE_WORDS = 60  # and run-on PDF blocks longer than this
+MAX_CANDIDATES = 200
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class OutlineEntry:
     line_start: int
     line_end: int
     line_label: str  # the unit of the line: "p. 2", "2016-08-06 13:23", "¶ 3"
-    source: str  # "key passage" | "evidence" | "lead"
+    source: str  # "key passage" | "evidence" | "central" (TextRank within the range) | "lead"
     first: dict[str, Any]
     last: dict[str, Any]
 
@@ -53,7 +57,7 @@ def outline_for(source_map: SourceMap, report: EvidenceReport | None = None, key
     entries: list[OutlineEntry] = []
     for label, units in groups:
         start, end = units[0].start, units[-1].end
-        line = _line_from(anchors, start, end, source_map) or _lead(source_map, start, end, language)
+        line = _line_from(anchors, start, end, source_map) or _central(source_map, start, end, language)
         if line is None:
             continue
         line_start, line_end, source = line
@@ -145,14 +149,22 @@ def _line_from(anchors: list[tuple[float, int, int, str]], start: int, end: int,
     return None
 
 
-def _lead(source_map: SourceMap, start: int, end: int, language: str | None) -> tuple[int, int, str] | None:
-    """The range's first sentence of MIN_LINE_WORDS words or more (else its first sentence)."""
-    window_end = min(end, start + 20_000)  # the lead is near the start: do not split a whole book's range
-    spans = [(start + s, start + e) for s, e in split_sentences(source_map.text[start:window_end], language)]
-    for line_start, line_end in spans:
-        if len(source_map.text[line_start:line_end].split()) >= MIN_LINE_WORDS:
-            return line_start, line_end, "lead"
-    return (spans[0][0], spans[0][1], "lead") if spans else None
+def _central(source_map: SourceMap, start: int, end: int, language: str | None) -> tuple[int, int, str] | None:
+    """The range's most central sentence (TextRank, :mod:`app.summarize.extractive`) among those of
+    MIN_LINE_WORDS to MAX_LINE_WORDS words; else its first sentence."""
+    spans = [(start + s, start + e) for s, e in split_sentences(source_map.text[start:end], language)]
+    if not spans:
+        return None
+    candidates = [span for span in spans
+                  if MIN_LINE_WORDS <= len(source_map.text[span[0]:span[1]].split()) <= MAX_LINE_WORDS]
+    if len(candidates) > MAX_CANDIDATES:  # evenly spread: the graph grows with the square of its size
+        step = len(candidates) / MAX_CANDIDATES
+        candidates = [candidates[int(i * step)] for i in range(MAX_CANDIDATES)]
+    if not candidates:
+        return spans[0][0], spans[0][1], "lead"
+    order = textrank_order([source_map.text[s:e] for s, e in candidates])
+    best = candidates[order[0]]
+    return best[0], best[1], "central"
 
 
 def _cut(text: str) -> str:

@@ -33,7 +33,7 @@ def test_pdf_outline_by_pages_with_evidence_links(paper):
     # The summary's evidence (page 2) is page 2's line, not the page's lead.
     assert page2.source == "evidence" and page2.line.startswith("Gatys, Ecker and Bethge showed")
     assert paper.text[page2.line_start:page2.line_end].startswith("Gatys, Ecker and Bethge")
-    assert outline[0].source == "lead" and outline[0].line_label == "p. 1"
+    assert outline[0].source == "central" and outline[0].line_label == "p. 1"  # TextRank within page 1
     data = page2.to_json()
     assert data["from"] == {"label": "p. 2", "page": 2} and data["evidence"]["label"] == "p. 2"
 
