@@ -25,17 +25,23 @@ from PySide6.QtWidgets import (
 
 from app.gui import theme
 from app.gui.evidence_panel import EvidencePanel
+from app.summarize.citations import render_cited
 from app.summarize.evidence import GROUNDED_SCORE
 
 EXPORT_FILTERS = {"md": "Markdown (*.md)", "txt": "Plain text (*.txt)", "json": "JSON with stats (*.json)"}
 
 
-def export_summary(path: Path, summary: str, stats: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write ``summary`` as .md, .txt or .json (the format follows the suffix; .json includes the stats)."""
+def export_summary(path: Path, summary: str, stats: dict[str, Any], meta: dict[str, Any],
+                   sentences: Any = ()) -> Path:
+    """Write ``summary`` as .md, .txt or .json (the format follows the suffix; .json includes the stats and
+    each sentence's evidence; .md and .txt cite "[p. 12]" after each sentence, as the CLI does)."""
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
+    if suffix != "json" and sentences:
+        summary = render_cited(summary, sentences)
     if suffix == "json":
-        payload = {**meta, "summary": summary, "stats": stats}
+        payload = {**meta, "summary": summary, "stats": stats,
+                   "sentences": [sentence.to_json() for sentence in sentences]}
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     elif suffix == "txt":
         doc = QTextDocument()
@@ -225,7 +231,7 @@ class SummaryView(QFrame):
             self.export(Path(path))
 
     def export(self, path: Path) -> Path:
-        written = export_summary(path, self._text, self._stats, self._meta)
+        written = export_summary(path, self._text, self._stats, self._meta, self._sentences)
         self.exported.emit(str(written))
         return written
 

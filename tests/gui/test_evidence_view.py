@@ -141,3 +141,13 @@ def test_a_real_run_shows_citations(make_window, shared_data, qtbot):
     cited = [item for item in sentences if item.evidence]
     links = [text for text, fmt, _ in _fragments(window.summary_view.browser) if fmt.isAnchor()]
     assert len(links) >= len(cited)
+
+
+def test_export_keeps_the_evidence(pokemon_window, tmp_path):
+    import json
+
+    window, _ = pokemon_window
+    data = json.loads(window.summary_view.export(tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert data["sentences"][0]["evidence"][0]["label"] == "2016-09-11 20:25"
+    markdown = window.summary_view.export(tmp_path / "s.md").read_text(encoding="utf-8")
+    assert "Sinnoh region. [2016-09-11 20:25]" in markdown and "(unsupported: 12 May 2017, Kanto)" in markdown
