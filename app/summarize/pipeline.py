@@ -19,18 +19,33 @@ from typing import Any
 from app.errors import Cancelled, DocumentError, ResourceError, SepSumError
 from app.ingest.source_map import SourceMap
 from app.summarize import evidence, prompts
-from app.summarize.events import DocumentLoaded, Failed, PipelineEvent, Stage, SummaryDone, SummaryRequest
-from app.summarize.guards import is_empty_summary
+from app.summarize.events import (
+    DocumentLoaded,
+    Failed,
+    Notice,
+    PipelineEvent,
+    Stage,
+    SummaryDone,
+    SummaryRequest,
+)
+from app.summarize.fallback import fallback_summary, lead_passages
 from app.summarize.map_reduce import map_reduce
 from app.summarize.modes import ModeContext, single_pass, truncate
 from app.summarize.outline import outline_for
+from app.summarize.passages import passages_mode
+from app.summarize.quality import MIN_WORDS, check_summary
+from app.summarize.quality import describe as describe_flags
+from app.summarize.quality import reason as flag_reason
 from app.summarize.rolling_notes import rolling_notes
-from app.summarize.runner import FIRST_TRY, RETRY, DocumentRun, Generated
+from app.summarize.runner import FIRST_TRY, RETRY, Decoding, DocumentRun, Generated
 from sepllm_core.encoding import encode_long
 
 log = logging.getLogger(__name__)
 
-MODES = {"single": single_pass, "notes": rolling_notes, "mapreduce": map_reduce, "truncate": truncate}
+MODES = {"single": single_pass, "notes": rolling_notes, "mapreduce": map_reduce, "truncate": truncate,
+         "passages": passages_mode}
+EXTRACTIVE_MODES: set[str] = {"passages"}  # modes whose summary is the document's own sentences (copies allowed)
+_DEFAULT_NAMES = ("smollm2-135m-instruct", "smollm2-135m-instruct-sepllm")
 
 
 def choose_mode(requested: str, document_tokens: int, cache_config, context_tokens: int = 8192) -> str:
@@ -149,13 +164,17 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
         yield Failed(path, str(error), type(error).__name__, error.exit_code)
         return "failed"
     yield DocumentLoaded(path, document_kind, title, len(document_ids), metadata or {}, warnings)
+    language = summary_language_for(request, loaded, text, metadata)
+    if language.notice:
+        yield Notice(path, language.notice)
     mode = choose_mode(request.mode, len(document_ids), cache_config, _context_tokens(loaded.model))
     ctx = ModeContext(tokenizer=tokenizer, frame=prompts.chat_frame(tokenizer), kind=kind,
                       length=request.length, style=request.style,
-                      language=request.language or prompts.language_name((metadata or {}).get("language")),
+                      language=prompts.language_name(language.code) or language.code,
                       focus=request.focus, document_ids=document_ids,
                       context_tokens=_context_tokens(loaded.model), notes_every=request.notes_every,
-                      token_limit=request.max_new_tokens)
+                      token_limit=request.max_new_tokens, text=text,
+                      document_language=(metadata or {}).get("language"), source_map=source_map)
     framing = ctx.summary_framing()
     prompt_tokens = len(ctx.encode(framing.header)) + len(ctx.encode(framing.footer))
     try:
@@ -169,20 +188,44 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     _reset_gpu_peak()
     generated: Generated | None = None
     run: DocumentRun | None = None
-    retried = False
+    instructions = prompts.prompt_texts(ctx.frame, kind, ctx.length, ctx.style, ctx.language, ctx.focus)
+    quality: dict[str, Any] = {"retries": 0, "fallback": False, "quality_flags": []}
     try:
-        for decoding in (FIRST_TRY, RETRY):
+        attempt_mode, decoding = mode, FIRST_TRY
+        for attempt in (1, 2):
             run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids),
                               separators=getattr(loaded, "separator_table", None))
-            generated = yield from MODES[mode](run, ctx, decoding)
-            if not is_empty_summary(generated.text) or decoding is RETRY:
+            generated = yield from MODES[attempt_mode](run, ctx, decoding)
+            flags = check_summary(generated.text, source_text=text, language=language.code,
+                                  prompt_texts=instructions, extractive=attempt_mode in EXTRACTIVE_MODES,
+                                  min_words=min(MIN_WORDS, ctx.max_new_tokens // 3))
+            quality["quality_flags"] += [{"attempt": attempt, "mode": attempt_mode, "kind": flag.kind,
+                                          "detail": flag.detail} for flag in flags]
+            if not flags:
                 break
-            retried = True
-            log.info("%s: empty summary, retrying with sampling", name)
-            yield Stage("retrying", "the summary came out empty: trying once more with other decoding settings")
+            log.info("%s: summary flagged (%s)", name, "; ".join(f"{f.kind}: {f.detail}" for f in flags))
+            # beyond the trained context a retry reads the whole document again: go to the passages instead
+            if attempt == 2 or len(document_ids) > ctx.context_tokens or attempt_mode in EXTRACTIVE_MODES:
+                notice = describe_flags(flags)
+                yield Stage("fallback", notice)
+                quality["fallback"] = True
+                quality["fallback_reason"] = notice
+                if attempt_mode not in EXTRACTIVE_MODES:  # read again to let the model choose passages
+                    run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids),
+                                      separators=getattr(loaded, "separator_table", None))
+                    yield from MODES["passages"](run, ctx, FIRST_TRY)
+                passages = [p.text for p in run.key_passages] or lead_passages(text, language.code)
+                generated = Generated(fallback_summary(notice, passages), generated.tokens, generated.stopped_by)
+                break
+            quality["retries"] += 1
+            attempt_mode, decoding = retry_strategy(attempt_mode)
+            yield Stage("retrying", f"the summary {flag_reason(flags)}: trying once more ({attempt_mode} mode, "
+                                    "other decoding settings)")
     except Cancelled:
         partial = run.streamed_text if run else ""
-        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, retried, prompt_tokens)
+        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, quality["retries"] > 0,
+                            prompt_tokens)
+        stats.update(quality)
         yield SummaryDone(path, partial.strip(), stats, incomplete=True)
         return "cancelled"
     except (RuntimeError, MemoryError) as exc:
@@ -195,13 +238,40 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
                               "choose --quant 4bit, a bounded cache (--cache sepllm) or a smaller model")
         yield Failed(path, str(error), type(error).__name__, error.exit_code)
         return "failed"
-    assert generated is not None and run is not None
-    stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried, prompt_tokens)
-    report = evidence.check(generated.text, source_map, stats.get("language"))
+    if generated is None or run is None:
+        raise RuntimeError("no summary attempt ran")
+    stats = build_stats(run, loaded, cache_config, attempt_mode, kind, started, generated,
+                        quality["retries"] > 0, prompt_tokens)
+    stats.update(quality, language=language.code)
+    notice = quality.get("fallback_reason") or ""
+    report = evidence.check(generated.text, source_map, language.code,
+                            skip=len(notice) if notice and generated.text.startswith(notice) else 0)
     stats.update(report.stats())
-    outline = outline_for(source_map, report, getattr(run, "key_passages", ()), stats.get("language"))
-    yield SummaryDone(path, generated.text, stats, sentences=tuple(report.sentences), outline=tuple(outline))
+    outline = outline_for(source_map, report, run.key_passages, language.code)
+    yield SummaryDone(path, generated.text, stats, key_passages=tuple(run.key_passages),
+                      sentences=tuple(report.sentences), outline=tuple(outline))
     return "done"
+
+
+def retry_strategy(mode: str) -> tuple[str, Decoding]:
+    """The second attempt after a flagged summary: the modes that feed the model several prompts (whose
+    text a small model echoes) give way to one pass; a single pass samples instead, with a stronger
+    repetition penalty."""
+    if mode in ("notes", "mapreduce"):
+        return "single", FIRST_TRY
+    return mode, RETRY
+
+
+def summary_language_for(request: SummaryRequest, loaded, text: str, metadata: dict[str, Any] | None):
+    """The summary's language (the setting's rule) and the notice to show before the run."""
+    from app.engine.languages import choose_summary_language, languages_of_loaded
+    from app.ingest.language import guess_language
+
+    document = (metadata or {}).get("language") or guess_language(text)
+    label = "The default model" if loaded.name in _DEFAULT_NAMES else f"The model {loaded.name}"
+    return choose_summary_language(request.language, document, languages_of_loaded(loaded), label)
+
+
 
 
 def check_full_cache_fits(loaded, cache_config, mode: str, tokens: int, name: str) -> None:
