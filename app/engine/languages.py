@@ -16,7 +16,7 @@ ENGLISH = "en"
 KNOWN_MODELS = {"smollm2-135m-instruct": (ENGLISH,), "smollm2-135m-instruct-sepllm": (ENGLISH,)}
 _CODES = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
 EXTRA_NAMES = {"la": "Latin", "cs": "Czech", "bn": "Bengali", "ta": "Tamil", "ka": "Georgian",
-               "hy": "Armenian", "da": "Danish", "fi": "Finnish", "no": "Norwegian", "hu": "Hungarian",
+               "hy": "Armenian", "da": "Danish", "fi": "Finnish", "no": "Norwegian", "nb": "Norwegian", "hu": "Hungarian",
                "ro": "Romanian", "vi": "Vietnamese", "id": "Indonesian", "fa": "Persian", "sk": "Slovak"}
 
 

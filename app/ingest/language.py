@@ -31,7 +31,7 @@ _STOPWORD_SETS = {lang: set(words.split()) for lang, words in _STOPWORDS.items()
 LATIN_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "nb", "fi", "pl", "cs", "sk", "hu",
                    "ro", "tr", "id", "vi", "la")
 MIN_RELATIVE_DISTANCE = 0.1  # under this margin between the two best languages, the guess is "und"
-LINGUA_MIN_WORDS = 3
+LINGUA_MIN_WORDS = 10  # shorter ("Hello John! Hello Jane") its guesses are noise (Norwegian, Vietnamese)
 _LINGUA_CHARS = 3000  # lingua's answer is settled well before this; longer samples only cost time
 
 # Unicode character-name prefixes of the scripts that identify a language (or a family) by themselves.
@@ -104,7 +104,7 @@ def guess_language(text: str | Iterable[str]) -> str:
 
 
 def _lingua_language(words: list[str]) -> str:
-    """lingua's answer for text whose common words did not decide; "und" below three words."""
+    """lingua's answer for text whose common words did not decide; "und" below ten words."""
     if len(words) < LINGUA_MIN_WORDS:
         return "und"
     prose = " ".join(words)[:_LINGUA_CHARS]
