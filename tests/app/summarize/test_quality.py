@@ -55,6 +55,14 @@ REAL_BAD.append(("pdfs/pl_issue-67_chinese_quarterly_report_22p.pdf",
 REAL_BAD.append(("chats/whatsapp/pokemon.txt", "[2016-9-3] Ash Ketchum: Hey guys! Brock: Hey Ash, good to see you",
                  {"raw_header"}))
 
+REAL_BAD.append(("chats/telegram/chatminer__test_single_export.json",
+                 "The conversation is now ready to be edited. Please go ahead and share the next part of the "
+                 "conversation, which will help me improve it further.", {"prompt_echo"}))
+REAL_BAD.append(("chats/whatsapp/chatminer__test_ddmmyy_24hrs.txt",
+                 "The conversation is about a group of people who decided to create a new game based on the Roman "
+                 "calendar. The discussion covers what was discussed, and it's not repeated again in this exact "
+                 "same 5 bullet points format.", {"prompt_echo"}))
+
 # Quoted in issue 17 (their sources are not in the shared data: the sample report stands in).
 ISSUE_QUOTES = [
     ("Procès-verbal de la séance publique du conseil municipal. Summarize the report above in 5 bullet points, "
