@@ -99,9 +99,11 @@ class EvidenceReport:
 
 
 def align(summary: str, source_map: SourceMap, language: str | None = None,
-          skip: int = 0) -> list[SentenceEvidence]:
+          skip: int = 0, translated: bool = False) -> list[SentenceEvidence]:
     """Split ``summary`` into sentences; give each its best source sentences and its checked facts.
-    The first ``skip`` characters (the fallback's notice line: the app speaking, not a claim) are left out."""
+    The first ``skip`` characters (the fallback's notice line: the app speaking, not a claim) are left out.
+    ``translated``: the summary is in another language than the source, so words cannot match: sentences
+    are not judged (no evidence, not counted in grounded_share); numbers, dates and names still are."""
     spans = [span for span in split_sentences(summary, language, transcript=False) if span[0] >= skip]
     if not spans:
         return []
@@ -118,7 +120,7 @@ def align(summary: str, source_map: SourceMap, language: str | None = None,
     for number, ((start, end), query) in enumerate(zip(spans, queries, strict=True)):
         text = summary[start:end]
         facts = check_facts(text, facts_source, check_names)
-        if not query:
+        if not query or translated:
             results.append(SentenceEvidence(text, start, end, [], facts, 0.0, checked=False))
             continue
         scores = retriever.get_scores(query)
@@ -139,9 +141,10 @@ def align(summary: str, source_map: SourceMap, language: str | None = None,
     return results
 
 
-def check(summary: str, source_map: SourceMap, language: str | None = None, skip: int = 0) -> EvidenceReport:
+def check(summary: str, source_map: SourceMap, language: str | None = None, skip: int = 0,
+          translated: bool = False) -> EvidenceReport:
     """:func:`align` wrapped with the shares for ``stats``."""
-    return EvidenceReport(align(summary, source_map, language, skip))
+    return EvidenceReport(align(summary, source_map, language, skip, translated))
 
 
 def grounded_share(sentences: list[SentenceEvidence], threshold: float = GROUNDED_SCORE) -> float | None:

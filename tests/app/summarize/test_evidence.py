@@ -120,3 +120,13 @@ def test_fallback_notice_is_not_judged(maps):
     assert [item.text for item in report.sentences] == ["- Meowth: Hey people, I was on holiday in Sinnoh.",
                                                         "Crazy region."]
     assert report.sentences[0].evidence[0].unit.label() == "2016-09-11 20:25"
+
+
+def test_a_translated_summary_is_not_judged_but_its_facts_are(shared_data):
+    source_map = SourceMap.from_document(load_document(shared_data / "chats/whatsapp/languages__french_ios.txt"))
+    report = check("Dmitry shared a place in London on 27 March 2022 and in Paris.", source_map, "en",
+                   translated=True)
+    [sentence] = report.sentences
+    assert sentence.evidence == [] and not sentence.checked and report.grounded_share is None
+    assert sentence.unsupported == ["Paris"]  # the date matches a message's day, London is in a place name
+    assert report.numbers_supported == 1.0
