@@ -245,12 +245,23 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     stats.update(quality, language=language.code)
     notice = quality.get("fallback_reason") or ""
     report = evidence.check(generated.text, source_map, language.code,
-                            skip=len(notice) if notice and generated.text.startswith(notice) else 0)
+                            skip=len(notice) if notice and generated.text.startswith(notice) else 0,
+                            translated=_translated(language.code, metadata, quality["fallback"] or
+                                                   attempt_mode in EXTRACTIVE_MODES))
     stats.update(report.stats())
     outline = outline_for(source_map, report, run.key_passages, language.code)
     yield SummaryDone(path, generated.text, stats, key_passages=tuple(run.key_passages),
                       sentences=tuple(report.sentences), outline=tuple(outline))
     return "done"
+
+
+def _translated(summary_language: str, metadata: dict[str, Any] | None, extractive: bool) -> bool:
+    """The model wrote in another language than the document's (words cannot match for evidence);
+    key passages are the document's own words, whatever language was asked."""
+    from app.engine.languages import language_code
+
+    document = language_code((metadata or {}).get("language"))
+    return not extractive and document not in (None, "und") and document != language_code(summary_language)
 
 
 def retry_strategy(mode: str) -> tuple[str, Decoding]:
