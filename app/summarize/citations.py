@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from app.summarize.evidence import SentenceEvidence
 
 MAX_LABELS = 3
+QUOTED_WORDS = 6  # a sources line opens with the sentence's first words, so the reader finds it
 NO_SOURCE = "[no source found]"
 
 
@@ -43,10 +44,13 @@ def render_cited(summary: str, sentences: Sequence[SentenceEvidence]) -> str:
 
 
 def sources_block(sentences: Sequence[SentenceEvidence]) -> str:
-    """For text that was already streamed: one line per sentence, "1. [p. 2] (unsupported: 2,000)"."""
+    """For text that was already streamed: one line per sentence with its first words,
+    '- "The fee was 2,000 …" [p. 2] (unsupported: 2,000)'."""
     lines = []
-    for number, sentence in enumerate(sentences, start=1):
+    for sentence in sentences:
         notes = " ".join(part for part in (citation(sentence), remark(sentence)) if part)
         if notes:
-            lines.append(f"{number}. {notes}")
-    return "Sources (sentence: where the document says it):\n" + "\n".join(lines) if lines else ""
+            words = sentence.text.split()
+            opening = " ".join(words[:QUOTED_WORDS]) + (" …" if len(words) > QUOTED_WORDS else "")
+            lines.append(f'- "{opening}" {notes}')
+    return "Sources:\n" + "\n".join(lines) if lines else ""

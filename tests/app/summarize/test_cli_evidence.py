@@ -51,4 +51,5 @@ def test_streamed_to_a_pipe_gets_a_sources_list(done, capsys):
     printer.handle(done)
     out = capsys.readouterr().out
     assert out.startswith(SUMMARY)  # what streamed stays
-    assert "1. [2016-09-11 20:25]\n2. [no source found] (unsupported: 12 May 2017, Kanto)" in out
+    assert ('- "Meowth was on holiday in the …" [2016-09-11 20:25]\n'
+            '- "Misty and Brock got married in …" [no source found] (unsupported: 12 May 2017, Kanto)') in out
