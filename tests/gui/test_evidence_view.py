@@ -151,3 +151,23 @@ def test_export_keeps_the_evidence(pokemon_window, tmp_path):
     assert data["sentences"][0]["evidence"][0]["label"] == "2016-09-11 20:25"
     markdown = window.summary_view.export(tmp_path / "s.md").read_text(encoding="utf-8")
     assert "Sinnoh region. [2016-09-11 20:25]" in markdown and "(unsupported: 12 May 2017, Kanto)" in markdown
+
+
+def test_a_span_past_the_preview_moves_the_preview_there(qtbot, shared_data):
+    from app.gui.document_view import DocumentView
+
+    view = DocumentView()
+    qtbot.addWidget(view)
+    document = load_document(shared_data / "chats/telegram/chat-analytics__BIG_20A_5475M.json")
+    source_map = SourceMap.from_document(document)
+    view.set_document(document)
+    last = source_map.units[-1]  # message 5,475: far past the 400 messages the preview shows
+    assert str(source_map.text[last.start:last.end]) not in view.preview.toPlainText()[-2000:]
+    assert view.show_span(last.start, last.end)
+    begin, finish = view.highlighted
+    assert view.preview.toPlainText()[begin:finish] == source_map.text[last.start:last.end]
+    assert view.preview.toPlainText().startswith("… 5,472 earlier not shown in the preview")
+    first = source_map.units[0]
+    assert view.show_span(first.start, first.end)  # and back to the start
+    begin, finish = view.highlighted
+    assert view.preview.toPlainText()[begin:finish] == source_map.text[first.start:first.end]
