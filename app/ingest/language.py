@@ -31,7 +31,9 @@ _STOPWORD_SETS = {lang: set(words.split()) for lang, words in _STOPWORDS.items()
 LATIN_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "nb", "fi", "pl", "cs", "sk", "hu",
                    "ro", "tr", "id", "vi", "la")
 MIN_RELATIVE_DISTANCE = 0.1  # under this margin between the two best languages, the guess is "und"
-LINGUA_MIN_WORDS = 10  # shorter ("Hello John! Hello Jane") its guesses are noise (Norwegian, Vietnamese)
+# Below this many words lingua's low-accuracy guesses are noise ("Hello John! Hello Jane": Norwegian; a short
+# English Discord chat: Swedish at 0.98).
+LINGUA_MIN_WORDS = 25
 _LINGUA_CHARS = 3000  # lingua's answer is settled well before this; longer samples only cost time
 
 # Unicode character-name prefixes of the scripts that identify a language (or a family) by themselves.
@@ -104,7 +106,7 @@ def guess_language(text: str | Iterable[str]) -> str:
 
 
 def _lingua_language(words: list[str]) -> str:
-    """lingua's answer for text whose common words did not decide; "und" below ten words."""
+    """lingua's answer for text whose common words did not decide; "und" below 25 words."""
     if len(words) < LINGUA_MIN_WORDS:
         return "und"
     prose = " ".join(words)[:_LINGUA_CHARS]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.ingest.language import guess_language
+from app.ingest.language import LATIN_LANGUAGES, guess_language
 from app.summarize.guards import normalize_line
 
 KINDS = ("prompt_echo", "source_copy", "raw_header", "url", "wrong_language", "too_short", "repetition")
@@ -59,6 +59,7 @@ _PROMPT_PATTERNS = (
 # end of a sentence has no "Name:" after it and passes.
 _HEADER = re.compile(
     r"\[\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?\]\s*[^\s:\]][^:\n\]]{0,40}:"
+    r"|^\s*\[\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(?::\d{2})?\]"  # a line opened by a stamp imitates a transcript
     r"|^\s*\[?\d{1,4}[./-]\d{1,2}[./-]\d{2,4},? \d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?"
     r"\s*(?:-\s*)?[^:\n]{1,40}:",
     re.MULTILINE)
@@ -151,9 +152,11 @@ def source_copy(summary_words: Sequence[str], source_words: Sequence[str]) -> li
 
 def wrong_language(summary: str, summary_words: Sequence[str], language: str | None) -> list[Flag]:
     """The summary's language differs from the one asked for (checked on enough words only)."""
-    if not language or len(summary_words) < LANGUAGE_MIN_WORDS:
+    if not language:
         return []
     found = guess_language(_prose(summary))
+    if found in LATIN_LANGUAGES and len(summary_words) < LANGUAGE_MIN_WORDS:
+        return []  # a few Latin-script words may be names; another script decides by itself
     if found not in ("und", language.lower()):
         return [Flag("wrong_language", f"written in '{found}', '{language}' was asked")]
     return []

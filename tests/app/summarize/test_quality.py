@@ -63,6 +63,12 @@ REAL_BAD.append(("chats/whatsapp/chatminer__test_ddmmyy_24hrs.txt",
                  "calendar. The discussion covers what was discussed, and it's not repeated again in this exact "
                  "same 5 bullet points format.", {"prompt_echo"}))
 
+REAL_BAD.append(("chats/whatsapp/languages__english_android_media.txt",
+                 "Авто\nВасылья Виделимария 2019-2023, переменная компании Dmit", {"wrong_language"}))
+REAL_BAD.append(("chats/discord/chat-analytics__DM_2A_2M.json",
+                 "[2019-03-14 17:58] I'm going to the party.\n(I'll be there for a little while.)\n"
+                 "Someone's nickname: something text\nText: \"", {"raw_header"}))
+
 # Quoted in issue 17 (their sources are not in the shared data: the sample report stands in).
 ISSUE_QUOTES = [
     ("Procès-verbal de la séance publique du conseil municipal. Summarize the report above in 5 bullet points, "
