@@ -26,6 +26,7 @@ WORDS = {"short": 40, "medium": 150, "long": 300}
 """Word budget of a passages summary per length setting (the model modes' token limits, in words)."""
 
 _SPEAKER_LINE = re.compile(r"^\s*[#\w][\w .'()#-]{0,40}:\s")
+MIN_CUT_WORDS = 3
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)  # a passage of a bare link says nothing (and reads as garbage)
 
 
@@ -170,15 +171,17 @@ class Units:
     @classmethod
     def of(cls, text: str, token_ends: Sequence[int], units: str = "lines", language: str | None = None) -> Units:
         spans = candidate_units(text, units, language)
-        texts = [" ".join(text[s:e].split()) for s, e in spans]
+        texts = [_display(" ".join(text[s:e].split())) for s, e in spans]
         return cls(spans, unit_of_tokens(spans, token_ends), texts, _tfidf(texts) if texts else None)
 
 
 def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RULE) -> list[int]:
     """Indices of the chosen units, best first, up to ``words`` words, skipping units under
     ``rule.min_words`` words while others remain (a link counts as none) and near-duplicates."""
-    lengths = [0 if _URL.search(t) else words_of(t) for t in units.texts]  # a link counts as too short
-    order = sorted(range(len(units.spans)), key=lambda i: (-scores[i], i))
+    lengths = [words_of(_SPEAKER_LINE.sub("", t, count=1)) for t in units.texts]  # what was said, not who
+    # a bare link or an emoji says nothing to a reader (and a copied link reads as garbage): never chosen
+    order = sorted((i for i in range(len(units.spans)) if lengths[i] and not _URL.search(units.texts[i])),
+                   key=lambda i: (-scores[i], i))
     order = [i for i in order if lengths[i] >= rule.min_words] + [i for i in order if lengths[i] < rule.min_words]
     vectors = units.vectors if rule.redundancy < 1.0 else None
     chosen: list[int] = []
@@ -219,6 +222,8 @@ def passages_of(measured: Measured, words: int, rule: Rule = DEFAULT_RULE, langu
     scores = unit_scores(measured, spans, rule, units.token_units)
     chosen = select(units, scores, words, rule)
     texts = cut_words([units.texts[i] for i in chosen], words)  # the lowest-ranked passage is the one cut
+    if len(texts) > 1 and words_of(texts[-1]) < MIN_CUT_WORDS:
+        texts = texts[:-1]  # a stub of a sentence is no passage
     result = []
     for index, text in sorted(zip(chosen, texts, strict=False)):
         start, end = spans[index]
@@ -342,7 +347,7 @@ def passages_mode(run: Any, ctx: Any, decoding: Any = None, rule: Rule = DEFAULT
     yield Stage("choosing passages", f"{len(measured.positions)} entries measured, {config.policy} cache")
     chosen = passages_of(measured, word_budget(ctx.length, ctx.token_limit), rule, ctx.document_language,
                          ctx.source_map)
-    shown = [Passage(p.start, p.end, _display(p.text), p.score, p.page, p.time) for p in chosen]
+    shown = chosen
     run.key_passages = shown
     yield KeyPassages(getattr(ctx, "path", ""), tuple(shown), measured)
     summary = as_summary(shown)

@@ -219,13 +219,15 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
 def _extractive_lengths(rows: list[dict[str, Any]], configs: list[dict[str, Any]], rule: str) -> dict[str, int]:
     """Words per row for the extractive baselines: the first model configuration's summary, or the
     references' mean (also where that configuration has no summary of the row)."""
+    from app.summarize.extractive import words_of
+
     by_id = {r["id"]: r for r in configs[0]["rows"]} if configs and rule == "config" else {}
     lengths = {}
     for index, row in enumerate(rows, start=1):
         row_id = row.get("id", str(index))
         summary = by_id.get(row_id, {}).get("summary")
         if summary:
-            lengths[row_id] = max(1, len(summary.split()))
+            lengths[row_id] = max(1, words_of(summary))
         else:
             lengths[row_id] = max(1, round(statistics.mean(len(r.split()) for r in row["references"])))
     return lengths

@@ -40,8 +40,19 @@ def test_scores_follow_the_mass_and_select_keeps_document_order():
     assert scores.argmax() == 2 and scores[1] == pytest.approx(0.5) and scores[0] == 0
     chosen = passages.passages_of(measured, 16, rule)
     assert [p.text for p in chosen] == ["Cats sleep all day long.", "Dogs bark at the mailman daily."]
-    cut = passages.as_summary(passages.passages_of(measured, 7, rule))
-    assert cut == "- Cats\n- Dogs bark at the mailman daily." and extractive.words_of(cut) == 7
+    cut = passages.as_summary(passages.passages_of(measured, 9, rule))  # the lower-ranked passage is cut
+    assert cut == "- Cats sleep all\n- Dogs bark at the mailman daily." and extractive.words_of(cut) == 9
+    stub = passages.as_summary(passages.passages_of(measured, 7, rule))  # a 1-word stub is dropped
+    assert stub == "- Dogs bark at the mailman daily."
+
+
+def test_links_emoji_and_stamps_never_become_passages():
+    text = ("[2022-03-27 21:41] Dmitry S: Hello World, the meeting moved to Friday at noon\n"
+            "[2022-03-27 21:46] Dmitry S: https://maps.google.com/?q=51.5,-0.12\n[2022-03-27 21:47] Ana: 😊\n")
+    units = passages.Units.of(text, [len(text)], "lines")
+    assert units.texts[0] == "Dmitry S: Hello World, the meeting moved to Friday at noon"
+    chosen = passages.select(units, np.array([0.1, 5.0, 9.0]), 40, passages.Rule(min_words=0))
+    assert chosen == [0]
 
 
 def test_lead_and_textrank_are_cut_to_the_word_count(shared_data):
