@@ -44,7 +44,8 @@ _PROMPT_PATTERNS = (
     # "Please go ahead and share the next part of the conversation, which will help me improve it further",
     # "it's not repeated again in this exact same 5 bullet points format")
     re.compile(r"\bplease (?:go ahead|share|provide|send)\b|\blet me know\b|\bI hope this helps\b"
-               r"|\bhelp me improve\b|\bthe next part of the \w+|\bbullet points?\b", re.IGNORECASE),
+               r"|\bhelp me improve\b|\bthe next part of the \w+|\bbullet points?\b"
+               r"|\bsorry for any (?:confusion|misunderstanding|inconvenience)\b", re.IGNORECASE),
     # talk about the prompt instead of the document ("The conversation above was re-edited ...")
     re.compile(r"\b(?:the|this) (?:conversation|text|report|document|story|transcript|chat) above\b",
                re.IGNORECASE),

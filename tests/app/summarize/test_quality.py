@@ -69,6 +69,10 @@ REAL_BAD.append(("chats/discord/chat-analytics__DM_2A_2M.json",
                  "[2019-03-14 17:58] I'm going to the party.\n(I'll be there for a little while.)\n"
                  "Someone's nickname: something text\nText: \"", {"raw_header"}))
 
+REAL_BAD.append(("chats/whatsapp/languages__english_android.txt",
+                 "😊\nThe conversation is over. I'm sorry for any misunderstanding, and thank you again for the "
+                 "excellent work that has brought us together on this platform! 🌉\n\n2019-34: [6]", {"prompt_echo"}))
+
 # Quoted in issue 17 (their sources are not in the shared data: the sample report stands in).
 ISSUE_QUOTES = [
     ("Procès-verbal de la séance publique du conseil municipal. Summarize the report above in 5 bullet points, "
