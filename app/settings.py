@@ -52,9 +52,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("mode", "auto", str, "passages: the document's key passages, chosen by the model's attention "
             "(its own words, no writing); single: one pass through the cache; notes: one pass that writes notes "
             "into a protected region; mapreduce: summaries of chunks, then of the summaries; truncate: "
-            "only the first tokens that fit the context; auto: by length, from ROUGE-L on the long-document dev "
-            "set with the default model: rolling notes for documents the cache cannot hold but the model's "
-            "context could, single pass otherwise",
+            "only the first tokens that fit the context; auto: the passages, which scored the highest ROUGE-L on "
+            "the dev sets with the default model (docs/benchmarks/summary_quality.md)",
             choices=("auto", "single", "notes", "mapreduce", "truncate", "passages")),
     Setting("length", "medium", str, "summary length (short about 3 points, medium 5, long 8)",
             choices=("short", "medium", "long")),

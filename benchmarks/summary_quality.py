@@ -88,7 +88,7 @@ def measure(args: argparse.Namespace) -> None:
                             token_ends=np.asarray(measured.token_ends, dtype=np.int64))
         meta = {"id": row["id"], "set": name, "split": split_of(row["id"]), "tokens": tokens,
                 "doc_offset": measured.doc_offset, "layers": list(measured.layers),
-                "policy": measured.cache_policy, "seconds": round(time.perf_counter() - started, 2),
+                "policy": measured.cache_policy, "probe_step": measured.extra.get("probe_step"), "seconds": round(time.perf_counter() - started, 2),
                 "stats": {k: stats.get(k) for k in ("seconds", "kv_bytes_peak", "kv_entries_peak")} if stats else {}}
         (out / f"{row['id']}.json").write_text(json.dumps(meta))
         print(f"{name} {row['id']} {tokens} tok {meta['policy']} {meta['seconds']:.0f} s", file=sys.stderr, flush=True)
@@ -102,17 +102,18 @@ def load_reading(cache_dir: Path, row: dict[str, Any]):
     measured = Measured(text=row.get("document") or row.get("dialogue"), token_ends=arrays["token_ends"].tolist(),
                         doc_offset=meta["doc_offset"], positions=arrays["positions"],
                         mass=arrays["mass"].astype(np.float32), layers=tuple(meta["layers"]),
-                        cache_policy=meta["policy"])
+                        cache_policy=meta["policy"], extra={"probe_step": meta.get("probe_step")})
     return meta, measured
 
 
 GRID = {
-    "layers": [(10, 29), (0, 29), (5, 20), (20, 29)],
-    "norm": [0.0, 0.5, 1.0],
+    "layers": [(10, 29), (0, 29), (5, 20)],
+    "norm": [0.0, 1.0],
     "units": ["sentences", "lines"],
     "redundancy": [0.5],
     "min_words": [4, 8],
-    "skip_first": [0, 8],
+    "skip_first": [0],
+    "debias": [False, True],
 }
 DIALOGUE_WORDS = [20, 25, 30]
 
@@ -195,9 +196,52 @@ def score(args: argparse.Namespace) -> None:
                     c: round(statistics.mean(r[c] for r in beyond), 4) for c in ("passages", *extractive.BASELINES)}}
             entry[split] = {"summary": summary, "rows": rows}
             print(f"{name} {split}: {summary}", file=sys.stderr)
+        entry["model_summaries"] = compare_model_summaries(items, best_rule, scorer, units_of)
         report["sets"][name] = entry
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False))
+
+
+MODEL_SUMMARIES = ("rouge_long_doc.json", "rouge_long_doc_more.json", "rouge_long_doc_beyond_context.json",
+                   "rouge_dialogue.json")
+"""Earlier `sepsum eval rouge` reports (docs/benchmarks) whose summaries the model wrote (budget 1024)."""
+
+
+def compare_model_summaries(items, rule, scorer, units_of) -> dict[str, Any]:
+    """Each model-written summary of a measured row against passages, lead and TextRank cut to its length."""
+    from app.summarize import extractive
+    from app.summarize.passages import as_summary, passages_of
+    from app.summarize.rouge_eval import score as rouge
+
+    by_id = {row["id"]: (row, meta, measured) for row, meta, measured in items}
+    folder = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+    result: dict[str, Any] = {}
+    for file in MODEL_SUMMARIES:
+        report = json.loads((folder / file).read_text())
+        for config in report["configs"]:
+            label = f"{config['mode']}:{config['cache']}"
+            for old in config["rows"]:
+                if old["id"] not in by_id or not old.get("summary"):
+                    continue
+                row, meta, measured = by_id[old["id"]]
+                length = extractive.words_of(old["summary"])
+                picked = as_summary(passages_of(measured, length, rule, units=units_of(row["id"], measured, rule.units)))
+                scores = {"model": rouge(old["summary"], row["references"], scorer)["rougeL"],
+                          "passages": rouge(picked, row["references"], scorer)["rougeL"]}
+                for base in extractive.BASELINES:
+                    scores[base] = rouge(extractive.baseline(base, measured.text, length), row["references"],
+                                         scorer)["rougeL"]
+                entry = result.setdefault(label, {"tune": [], "report": []})
+                entry[meta["split"]].append({"id": old["id"], "words": length, **scores})
+    summary = {}
+    for label, splits in result.items():
+        summary[label] = {}
+        for split, rows in splits.items():
+            if rows:
+                summary[label][split] = {"rows": len(rows), **{
+                    k: round(statistics.mean(r[k] for r in rows), 4) for k in ("model", "passages", *extractive.BASELINES)}}
+        summary[label]["per_row"] = splits
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,9 @@ class Rule:
     redundancy : a unit whose TF-IDF cosine with a chosen one exceeds this is skipped.
     min_words : shorter units are not candidates while longer ones are left.
     skip_first : document tokens at the start whose mass is ignored (they act as attention sinks).
+    debias : divide each token's mass by the mean mass of the tokens at a similar distance before the
+        instruction (log2 bins): the instruction attends to what it just read, which pulls plain sums
+        to the document's end (or, through a bounded cache, each probe's window end).
     """
 
     layers: tuple[int, int] = (10, 29)
@@ -70,6 +73,7 @@ class Rule:
     redundancy: float = 0.6
     min_words: int = 4
     skip_first: int = 0
+    debias: bool = False
 
 
 DEFAULT_RULE = Rule()
@@ -152,6 +156,8 @@ def unit_scores(measured: Measured, spans: Sequence[tuple[int, int]], rule: Rule
     units = token_units[doc_index[inside]]
     valid = units >= 0
     weights = per_entry[inside][valid].astype(np.float64)
+    if rule.debias and weights.size:
+        weights = weights / _distance_prior(doc_index[inside][valid], weights, measured.extra.get("probe_step"))
     norm = rule.norm
     totals = np.bincount(units[valid], weights=weights, minlength=len(spans))
     counts = np.bincount(units[valid], minlength=len(spans)).astype(np.float64)
@@ -173,6 +179,18 @@ class Units:
         spans = candidate_units(text, units, language)
         texts = [_display(" ".join(text[s:e].split())) for s, e in spans]
         return cls(spans, unit_of_tokens(spans, token_ends), texts, _tfidf(texts) if texts else None)
+
+
+def _distance_prior(index: np.ndarray, weights: np.ndarray, step: int | None) -> np.ndarray:
+    """Mean mass of the tokens in the same log2 distance bin as each token (distance to the end of the
+    reading the instruction followed: the document's end, or the end of the token's probe segment)."""
+    if step:
+        end = np.minimum((index // step + 1) * step, index.max() + 1)
+    else:
+        end = np.full_like(index, index.max() + 1)
+    bins = np.floor(np.log2(end - index)).astype(np.int64)
+    means = np.bincount(bins, weights=weights) / np.maximum(np.bincount(bins), 1)
+    return np.maximum(means[bins], 1e-9)
 
 
 def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RULE) -> list[int]:
@@ -294,7 +312,8 @@ def measure(run: Any, session: Any, text: str, header: Sequence[int], document: 
     return Measured(text=text, token_ends=list(token_ends), doc_offset=offset,
                     positions=np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64),
                     mass=np.concatenate(masses, axis=-1) if masses else np.zeros((0, 0, 0), dtype=np.float32),
-                    layers=layers, cache_policy=session.cache_config.policy)
+                    layers=layers, cache_policy=session.cache_config.policy,
+                    extra={"probe_step": step if session.cache_config.bounded else None})
 
 
 _STAMP_PREFIX = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] ")

@@ -49,22 +49,15 @@ _DEFAULT_NAMES = ("smollm2-135m-instruct", "smollm2-135m-instruct-sepllm")
 
 
 def choose_mode(requested: str, document_tokens: int, cache_config, context_tokens: int = 8192) -> str:
-    """``auto`` by document length, from ROUGE-L on long_doc_dev (default model, 1024-entry budget,
-    docs/BENCHMARKS.md section 3):
-
-    - fits well inside the cache budget: ``single`` (nothing is evicted, the same as a full cache);
-    - longer, but within the model's trained context: ``notes`` (8 documents: 0.136, 4.4 % below the
-      full cache at ~22 % of its KV memory; map-reduce 0.131, single SepLLM 0.129);
-    - beyond the trained context: ``single`` through the SepLLM cache (3 documents of 17-35k tokens:
-      0.158; rolling notes 0.128, map-reduce 0.122, truncate 0.122).
+    """``auto`` is the ``passages`` mode at every length: the document's own sentences, chosen by the
+    summary instruction's attention, scored higher ROUGE-L than every mode the default model writes
+    and than lead and TextRank at the same length, on the TUNE half of long_doc_dev and dialogue_dev,
+    within and beyond the trained context (docs/benchmarks/summary_quality.md), and it cannot invent.
+    ``document_tokens``, ``cache_config`` and ``context_tokens`` are kept for rules that depend on them.
     """
     if requested != "auto":
         return requested
-    if not cache_config.bounded or document_tokens <= cache_config.max_entries // 2:
-        return "single"
-    if document_tokens <= context_tokens:
-        return "notes"
-    return "single"
+    return "passages"
 
 
 def cache_config_for(request: SummaryRequest):
