@@ -126,8 +126,9 @@ def _check(entry: dict, source: str, loaded) -> None:
         return
     texts = prompts.prompt_texts(prompts.PLAIN, "report", "medium", "bullets", prompts.language_name(
         entry["language"]))
+    # the passages mode shows the document's own sentences: in its language, by design
     flags = check_summary(summary, source_text=source, language=entry["language"], prompt_texts=texts,
-                          min_words=min(8, WALK_TOKENS // 3))
+                          min_words=min(8, WALK_TOKENS // 3), extractive=entry["mode"] in pipeline.EXTRACTIVE_MODES)
     assert not [flag for flag in flags if flag.kind in TARGET_KINDS], (flags, summary)
 
 
