@@ -158,9 +158,9 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
         return "failed"
     yield DocumentLoaded(path, document_kind, title, len(document_ids), metadata or {}, warnings)
     language = summary_language_for(request, loaded, text, metadata)
-    if language.notice:
-        yield Notice(path, language.notice)
     mode = choose_mode(request.mode, len(document_ids), cache_config, _context_tokens(loaded.model))
+    if language.notice and mode not in EXTRACTIVE_MODES:  # passages are in the document's language anyway
+        yield Notice(path, language.notice)
     ctx = ModeContext(tokenizer=tokenizer, frame=prompts.chat_frame(tokenizer), kind=kind,
                       length=request.length, style=request.style,
                       language=prompts.language_name(language.code) or language.code,

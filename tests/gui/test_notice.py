@@ -11,6 +11,7 @@ NOTICE = "The default model writes English; import a multilingual model for Lati
 
 def test_the_language_notice_is_shown_with_its_job(make_window, shared_data, qtbot):
     window = make_window()
+    window.apply_settings({**window.settings, "mode": "single"})  # the model writes (passages: the document's own)
     latin = shared_data / "chats" / "whatsapp" / "chatminer__test_ddmmyy_24hrs.txt"
     english = shared_data / "chats" / "whatsapp" / "pokemon.txt"
     assert drop_files(window.drop_zone, [latin, english])

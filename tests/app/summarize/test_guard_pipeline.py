@@ -129,8 +129,11 @@ def test_the_cli_prints_the_language_notice_on_stderr(installed_home, shared_dat
     from app.cli import main
 
     path = shared_data / "chats" / "whatsapp" / "chatminer__test_ddmmyy_24hrs.txt"
-    assert main(["summarize", str(path), "--length", "short", "--max-new-tokens", "16"]) == 0
+    assert main(["summarize", str(path), "--mode", "single", "--length", "short", "--max-new-tokens", "16"]) == 0
     out, err = capsys.readouterr()
     assert f"sepsum: {path.name}: The default model writes English; import a multilingual model for Latin " \
            "summaries." in err.splitlines()
     assert "multilingual" not in out
+    # the passages mode shows the document's own sentences, in its language: nothing to warn about
+    assert main(["summarize", str(path), "--mode", "passages", "--length", "short"]) == 0
+    assert "multilingual" not in capsys.readouterr().err
