@@ -67,6 +67,8 @@ class QueueEntry:
     wrong_password: bool = False
     title: str = ""
     kind: str = ""
+    notice: str = ""  # the pipeline's line before the summary (e.g. another language than the document's)
+    evidence: dict[str, Any] = field(default_factory=dict)  # SummaryDone's sentences, key_passages, outline
 
     def __post_init__(self) -> None:
         self.title = self.title or self.job.path.name
@@ -142,7 +144,8 @@ class JobQueue:
         entry.job.overrides = dict(overrides or {})
         entry.job.cancel.clear()
         entry.state = READING
-        entry.text, entry.stats, entry.message, entry.percent = "", {}, "", 0.0
+        entry.text, entry.stats, entry.message, entry.percent, entry.notice = "", {}, "", 0.0, ""
+        entry.evidence = {}
         self.current = entry
         return Advance(run=entry)
 
@@ -173,6 +176,14 @@ class JobQueue:
         entry = self.live(job_id)
         if entry is not None and name != "reading" and entry.state == READING:
             entry.state = SUMMARIZING
+        if entry is not None and name == "retrying":  # the flagged text must not stay while the retry streams
+            entry.text = ""
+        return entry
+
+    def on_notice(self, job_id: int, text: str) -> QueueEntry | None:
+        entry = self.jobs.get(job_id)
+        if entry is not None:
+            entry.notice = text
         return entry
 
     def on_document_read(self, job_id: int, document: Any) -> QueueEntry | None:
@@ -216,11 +227,14 @@ class JobQueue:
             entry.kv_samples += 1
         return entry
 
-    def on_done(self, job_id: int, summary: str, stats: dict[str, Any], incomplete: bool) -> QueueEntry | None:
+    def on_done(self, job_id: int, summary: str, stats: dict[str, Any], incomplete: bool,
+                evidence: dict[str, Any] | None = None) -> QueueEntry | None:
+        """``evidence``: SummaryDone's sentences, key_passages and outline (SummaryView.set_result's keywords)."""
         entry = self.live(job_id)
         if entry is not None:
             entry.text = summary or entry.text
             entry.stats = dict(stats)
+            entry.evidence = dict(evidence or {})
             entry.state = CANCELLED if incomplete else DONE
             entry.percent = 100.0
         return entry

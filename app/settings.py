@@ -49,19 +49,21 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("cache", "sepllm", str, "KV cache while reading: sepllm (separators + recent window, bounded), "
             "window (recent tokens only, bounded) or full (everything, grows with the document)",
             choices=("sepllm", "full", "window"), group="cache"),
-    Setting("mode", "auto", str, "single: one pass through the cache; notes: one pass that writes notes "
+    Setting("mode", "auto", str, "passages: the document's key passages, chosen by the model's attention "
+            "(its own words, no writing); single: one pass through the cache; notes: one pass that writes notes "
             "into a protected region; mapreduce: summaries of chunks, then of the summaries; truncate: "
-            "only the first tokens that fit the context; auto: by length, from ROUGE-L on the long-document dev "
-            "set with the default model: rolling notes for documents the cache cannot hold but the model's "
-            "context could, single pass otherwise",
-            choices=("auto", "single", "notes", "mapreduce", "truncate")),
+            "only the first tokens that fit the context; auto: the passages, which scored the highest ROUGE-L on "
+            "the dev sets with the default model (docs/benchmarks/summary_quality.md)",
+            choices=("auto", "single", "notes", "mapreduce", "truncate", "passages")),
     Setting("length", "medium", str, "summary length (short about 3 points, medium 5, long 8)",
             choices=("short", "medium", "long")),
     Setting("style", "bullets", str, "bullets, paragraphs, or structured (key points, decisions, "
             "action items, who said what)", choices=("bullets", "paragraphs", "structured")),
     Setting("kind", "auto", str, "kind of document, which sets what the summary looks for",
             choices=("auto", "report", "paper", "book", "meeting", "chat")),
-    Setting("language", None, str, "language of the summary (default: the document's language)"),
+    Setting("language", None, str, "language of the summary, a name or an ISO code (default: the document's "
+            "language where the model writes it, else English; a model is never asked for a language it does "
+            "not write: the default model writes English)"),
     Setting("cache_initial", None, int, "cache: first tokens always kept (attention sinks)",
             group="cache", minimum=0),
     Setting("cache_separators", None, int, "cache: separator tokens kept (sepllm policy)",

@@ -518,6 +518,15 @@ class SepCache(Cache):
         """Absolute stream indices of the kept entries, ascending, shape ``[n]``."""
         return torch.sort(self._pos[: self.length]).values
 
+    def entry_positions(self) -> torch.Tensor:
+        """Absolute stream index of each committed entry in buffer order, shape ``[n]`` (a copy).
+
+        Entry ``i`` of a full-attention layer's ``keys``/``values`` (and column ``i`` of an
+        attention over them) is the token read at stream index ``entry_positions()[i]``; buffer
+        order is not reading order after an eviction.
+        """
+        return self._pos[: self.length].clone()
+
     def kept_rotary_positions(self) -> torch.Tensor:
         """Positions the kept keys are rotated to, in reading order, shape ``[n]``."""
         n = self.length

@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("path", metavar="PATH", help="a local model folder or .gguf file")
     imp.add_argument("--name", help="name to register it under (default: from the file or folder name)")
     imp.add_argument("--force", action="store_true", help="import again even if already imported")
+    imp.add_argument("--languages", metavar="CODES",
+                     help="languages the model writes, as ISO codes (e.g. en,fr,cs); summaries are asked only in "
+                          "these (default: English is assumed)")
     imp.set_defaults(func=_import)
 
 
@@ -128,6 +131,11 @@ def _import(args: argparse.Namespace) -> int:
     entry, created = import_model(args.path, args.name, force=args.force)
     verb = "imported" if created else "already imported"
     print(f"{entry.name}: {verb} ({entry.source}) at {entry.path}")
+    if args.languages:
+        from app.engine.languages import declare_languages
+
+        codes = declare_languages(entry.name, args.languages.split(","))
+        print(f"{entry.name}: writes {', '.join(codes)}")
     return 0
 
 

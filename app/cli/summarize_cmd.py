@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import shutil
 import signal
 import sys
 import threading
@@ -17,11 +19,13 @@ from typing import Any, TextIO
 
 from app import settings
 from app.request import from_settings
+from app.summarize.citations import render_cited, sources_block
 from app.summarize.events import (
     DocumentLoaded,
     Failed,
     MemorySample,
     NoteWritten,
+    Notice,
     Progress,
     Stage,
     SummaryDone,
@@ -139,21 +143,28 @@ class Printer:
         self.streaming = fmt != "json" and output is None
         self.document: DocumentLoaded | None = None
         self.started_summary = False
+        self.streamed = ""  # the text streamed for the current document (replaced if the final differs)
 
     def handle(self, event: object) -> None:
         if isinstance(event, DocumentLoaded):
-            self.document, self.started_summary = event, False
+            self.document, self.started_summary, self.streamed = event, False, ""
+        elif isinstance(event, Notice):
+            self.progress.clear()
+            print(f"sepsum: {Path(event.path).name}: {event.text}", file=sys.stderr)
         elif isinstance(event, MemorySample):
             self.progress.kv_bytes = event.kv_bytes
         elif isinstance(event, Progress):
             if event.phase != "writing" or not (self.streaming and self.stdout_is_tty):
                 self.progress.show(event)
         elif isinstance(event, Stage):
+            if event.name == "retrying" and self.streaming and self.streamed:
+                self._unshow_streamed()
             self.progress.stage(f"{event.name}{': ' + event.detail if event.detail else ''}")
         elif isinstance(event, Token) and self.streaming:
             self._start_summary()
             sys.stdout.write(event.text)
             sys.stdout.flush()
+            self.streamed += event.text
         elif isinstance(event, NoteWritten):
             pass  # intermediate texts are not part of the summary
         elif isinstance(event, SummaryDone):
@@ -180,6 +191,9 @@ class Printer:
         if self.streaming:
             if not self.started_summary:  # nothing streamed (e.g. cancelled before writing)
                 self._start_summary()
+            if not event.incomplete and event.summary.strip() != self.streamed.strip():
+                self._replace_streamed(event)
+            self._cite_streamed(event)
             sys.stdout.write("\n\n" if self.several else "\n")
             sys.stdout.flush()
             return
@@ -192,6 +206,45 @@ class Printer:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(rendered, encoding="utf-8")
 
+    def _replace_streamed(self, event: SummaryDone) -> None:
+        """The final summary differs from what streamed (a retry, or the fallback after garbage): the
+        streamed text must not stay as the answer, so it is erased on a terminal, and the final text
+        follows it, with a one-line notice on stderr."""
+        if self.streamed:
+            self._unshow_streamed()
+            reason = event.stats.get("fallback_reason") or "a retry"
+            print(f"sepsum: {Path(event.path).name}: the streamed text was replaced by the final summary "
+                  f"({reason})", file=sys.stderr)
+        sys.stdout.write(event.summary)
+        sys.stdout.flush()
+        self.streamed = event.summary
+
+    def _cite_streamed(self, event: SummaryDone) -> None:
+        """Citations for the streamed summary: on a terminal the text is rewritten with them after each
+        sentence; elsewhere (a pipe) what streamed stays and a short sources list follows."""
+        if event.incomplete or not event.sentences:
+            return
+        if self.stdout_is_tty:
+            self._unshow_streamed()
+            sys.stdout.write(render_cited(event.summary, event.sentences))
+            self.streamed = event.summary
+        else:
+            block = sources_block(event.sentences)
+            if block:
+                sys.stdout.write("\n\n" + block)
+        sys.stdout.flush()
+
+    def _unshow_streamed(self) -> None:
+        """Erase the streamed text on a terminal; elsewhere end its line (the final text comes after)."""
+        if self.stdout_is_tty:
+            columns = max(shutil.get_terminal_size().columns, 1)
+            rows = sum(max(1, math.ceil(len(line) / columns)) for line in self.streamed.split("\n"))
+            sys.stdout.write("\r" + (f"\033[{rows - 1}F" if rows > 1 else "") + "\033[J")
+        else:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        self.streamed = ""
+
     def _failed(self, event: Failed) -> None:
         self.progress.clear()
         print(f"sepsum: {event.message}", file=sys.stderr)
@@ -202,13 +255,20 @@ class Printer:
 
     def _render(self, event: SummaryDone) -> str:
         if self.format == "json":
-            payload = {"path": event.path, "summary": event.summary, "stats": event.stats}
+            payload = {"path": event.path, "summary": event.summary, "stats": event.stats,
+                       "sentences": [sentence.to_json() for sentence in event.sentences],
+                       "grounded_share": event.stats.get("grounded_share"),
+                       "numbers_supported": event.stats.get("numbers_supported"),
+                       "outline": [entry.to_json() for entry in event.outline],
+                       "key_passages": [passage.to_json() for passage in event.key_passages]}
             if event.incomplete:
                 payload["incomplete"] = True
             return json.dumps(payload, ensure_ascii=False) + "\n"
+        summary = render_cited(event.summary, event.sentences)
         if self.format == "markdown":
-            return f"## {self._title(event.path)}\n\n{event.summary}\n"
-        return event.summary + "\n"
+            outline = "".join(f"- **{entry.label}** [{entry.line_label}]: {entry.line}\n" for entry in event.outline)
+            return f"## {self._title(event.path)}\n\n{summary}\n" + (f"\n### Outline\n\n{outline}" if outline else "")
+        return summary + "\n"
 
     def _title(self, path: str) -> str:
         title = self.document.title if self.document and self.document.path == path else ""

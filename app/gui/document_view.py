@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPalette, QPen, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
     QPlainTextEdit,
     QSizePolicy,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from app.gui import theme
+from app.ingest.render import RenderedSpan, render_with_spans
 
 PREVIEW_UNITS = 400
 PREVIEW_CHARS = 200_000
@@ -25,27 +28,44 @@ TOKENS_PER_WORD = 1.35  # rough English average, shown as "≈" until the model 
 
 def preview_text(document: Any) -> str:
     """Pages as '── Page n ──' blocks, messages as '[time] author: text'; cut to keep the view fast."""
+    return preview_with_positions(document)[0]
+
+
+def preview_with_positions(document: Any, first: int = 0) -> tuple[str, dict[int, int]]:
+    """:func:`preview_text` from unit ``first`` on, and where each shown unit's stripped text starts in it
+    (by unit index), so a span of the model text can be found in the preview."""
     lines: list[str] = []
+    starts: dict[int, int] = {}
     size = 0
     units = list(getattr(document, "units", []))
-    for unit in units[:PREVIEW_UNITS]:
+    if first:
+        lines.append(f"… {first:,} earlier not shown in the preview\n")
+        size = len(lines[0]) + 1
+    shown = 0
+    for index in range(first, min(len(units), first + PREVIEW_UNITS)):
+        unit = units[index]
+        text = unit.text.strip()
         if unit.page is not None:
-            line = f"── Page {unit.page} ──\n{unit.text.strip()}\n"
+            prefix = f"── Page {unit.page} ──\n"
+            line = f"{prefix}{text}\n"
         elif unit.author is not None:
             when = unit.time.strftime("%Y-%m-%d %H:%M") if unit.time is not None else ""
             # An empty message is a dropped media placeholder or deleted message (not sent to the model).
-            text = unit.text or "‹media or deleted message, not sent to the model›"
-            line = f"[{when}] {unit.author}: {text}" if when else f"{unit.author}: {text}"
+            prefix = f"[{when}] {unit.author}: " if when else f"{unit.author}: "
+            line = prefix + (text or "‹media or deleted message, not sent to the model›")
         else:
-            title = f"## {unit.title}\n" if unit.title else ""
-            line = f"{title}{unit.text.strip()}\n"
+            prefix = f"## {unit.title}\n" if unit.title else ""
+            line = f"{prefix}{text}\n"
+        starts[index] = size + len(prefix)
         lines.append(line)
-        size += len(line)
+        size += len(line) + 1
+        shown += 1
         if size > PREVIEW_CHARS:
             break
-    if len(lines) < len(units):
-        lines.append(f"\n… {len(units) - len(lines):,} more not shown in the preview")
-    return "\n".join(lines)
+    rest = len(units) - first - shown
+    if rest > 0:
+        lines.append(f"\n… {rest:,} more not shown in the preview")
+    return "\n".join(lines), starts
 
 
 class ContextMeter(QWidget):
@@ -176,6 +196,10 @@ class DocumentView(QFrame):
         layout.addWidget(self.meter)
         layout.addWidget(self.preview, 1)
         self._document: Any = None
+        self._spans: list[RenderedSpan] = []  # where each unit lies in the model text
+        self._positions: dict[int, int] = {}  # where each shown unit's text starts in the preview
+        self._first_shown = 0
+        self.highlighted: tuple[int, int] | None = None  # the preview span last shown (tests read it)
         self._tokens: int | None = None
         self._trained: int | None = None
         self._budget: int | None = None
@@ -186,6 +210,7 @@ class DocumentView(QFrame):
 
     def clear(self) -> None:
         self._document = None
+        self._spans, self._positions, self.highlighted = [], {}, None
         self._tokens = None
         self.title.setText("Document")
         self.preview.clear()
@@ -216,8 +241,50 @@ class DocumentView(QFrame):
             self._values[key].setText(value)
         self._estimated_tokens = int(words * TOKENS_PER_WORD)
         self._values["tokens"].setText(f"≈{self._estimated_tokens:,} (estimate)")
-        self.preview.setPlainText(preview_text(document))
+        self._spans = render_with_spans(document)[1]
+        self._show_preview(0)
         self._update_meter()
+
+    def _show_preview(self, first: int) -> None:
+        text, self._positions = preview_with_positions(self._document, first)
+        self._first_shown = first
+        self.highlighted = None
+        self.preview.setExtraSelections([])
+        self.preview.setPlainText(text)
+
+    def show_span(self, start: int, end: int) -> bool:
+        """Scroll to and highlight ``[start, end)`` of the model text (a citation, a key passage); the
+        preview moves on to that unit when it lies past what is shown. False when the span is not there."""
+        if self._document is None or not self._spans:
+            return False
+        at = bisect.bisect_right([span.start for span in self._spans], start) - 1
+        if at < 0 or start >= self._spans[at].end:  # a chat line's stamp: the message after it
+            at += 1
+        if at >= len(self._spans):
+            return False
+        span = self._spans[at]
+        if span.index not in self._positions:
+            self._show_preview(max(0, span.index - 2))
+            if span.index not in self._positions:
+                return False
+        begin = self._positions[span.index] + max(0, start - span.start)
+        finish = self._positions[span.index] + min(span.end, max(end, start + 1)) - span.start
+        selection = QTextEdit.ExtraSelection()
+        selection.cursor = QTextCursor(self.preview.document())
+        selection.cursor.setPosition(begin)
+        selection.cursor.setPosition(finish, QTextCursor.MoveMode.KeepAnchor)
+        highlight = QTextCharFormat()
+        highlight.setBackground(QColor(theme.colors().accent_soft))
+        selection.format = highlight
+        self.preview.setExtraSelections([selection])
+        cursor = QTextCursor(self.preview.document())
+        cursor.setPosition(finish)
+        self.preview.setTextCursor(cursor)
+        cursor.setPosition(begin)
+        self.preview.setTextCursor(cursor)
+        self.preview.centerCursor()
+        self.highlighted = (begin, finish)
+        return True
 
     def set_tokens(self, tokens: int) -> None:
         """The model's exact count (from the pipeline's DocumentLoaded)."""

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.summary_view = SummaryView(self)
         self.summary_view.regenerateRequested.connect(self.regenerate)
         self.summary_view.exported.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 5000))
+        self.summary_view.citationClicked.connect(self.show_source_span)
         self.document_view = DocumentView(self)
         self.history_view = HistoryView(self.history, self)
         self.history_view.entryActivated.connect(self.show_history_entry)
@@ -156,6 +157,12 @@ class MainWindow(QMainWindow):
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(4, 8, 8, 8)
+        self.notice_label = QLabel(right)  # shown above the summary while the job has a notice
+        self.notice_label.setObjectName("notice")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setAccessibleName("Notice")
+        self.notice_label.hide()
+        right_layout.addWidget(self.notice_label)
         right_layout.addWidget(self.right_split)
         self.main_split = QSplitter(Qt.Orientation.Horizontal, self)
         self.main_split.addWidget(left)
@@ -270,6 +277,7 @@ class MainWindow(QMainWindow):
         worker.text.connect(self._job_text)
         worker.memory.connect(self._job_memory)
         worker.summaryDone.connect(self._job_done)
+        worker.notice.connect(self._job_notice)
         worker.failed.connect(self._job_failed)
         worker.passwordNeeded.connect(self._password_needed)
         worker.ended.connect(self._job_ended)
@@ -382,6 +390,8 @@ class MainWindow(QMainWindow):
         view = self.job_queue.on_stage(job_id, name)
         if view is None:
             return
+        if name == "retrying" and self.shown_job == job_id:
+            self.summary_view.clear({"title": view.title, "path": str(view.job.path), "kind": view.kind})
         label = f"{name} {detail}".strip() if name != "reading" else f"reading {detail}"
         if self.shown_job == job_id:
             self.summary_view.set_state(label + "…")
@@ -439,19 +449,31 @@ class MainWindow(QMainWindow):
             self.history.save_partial(view.history_id, view.text)
             view.saved_at = now
 
+    def _job_notice(self, job_id: int, text: str) -> None:
+        view = self.job_queue.on_notice(job_id, text)
+        if view is not None and self.shown_job == job_id:
+            self._show_notice(view)
+
+    def _show_notice(self, view: QueueEntry | None) -> None:
+        text = view.notice if view is not None else ""
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
+
     def _job_memory(self, job_id: int, sample: Any) -> None:
         if self.job_queue.on_memory(job_id) is not None:
             self.memory_panel.add_kv_sample(sample.kv_bytes, sample.kv_bytes_full_equivalent)
 
     def _job_done(self, job_id: int, event: Any) -> None:
-        view = self.job_queue.on_done(job_id, event.summary, event.stats, event.incomplete)
+        evidence = {"sentences": getattr(event, "sentences", ()), "outline": getattr(event, "outline", ()),
+                    "key_passages": getattr(event, "key_passages", ())}
+        view = self.job_queue.on_done(job_id, event.summary, event.stats, event.incomplete, evidence)
         if view is None:
             return
         status = "incomplete" if event.incomplete else "done"
         self._finish_history(view, status, "" if status == "done" else "stopped before the end")
         self.queue.set_status(job_id, view.state, status)
         if self.shown_job == job_id:
-            self.summary_view.set_result(view.text, view.stats, state=status)
+            self.summary_view.set_result(view.text, view.stats, state=status, **view.evidence)
 
     def _job_failed(self, job_id: int, message: str, error_type: str) -> None:
         view = self.job_queue.on_failed(job_id, message)
@@ -554,9 +576,10 @@ class MainWindow(QMainWindow):
         if view is None or self.shown_job == job_id:
             return
         self.shown_job = job_id
+        self._show_notice(view)
         meta = {"title": view.title, "path": str(view.job.path), "kind": view.kind}
         if view.state in ("done", "cancelled"):
-            self.summary_view.set_result(view.text, view.stats, meta, state=view.state)
+            self.summary_view.set_result(view.text, view.stats, meta, state=view.state, **view.evidence)
         elif view.state == "failed":
             self.summary_view.clear(meta)
             self.summary_view.show_error(f"Could not summarize {view.job.path.name}", view.message)
@@ -584,6 +607,13 @@ class MainWindow(QMainWindow):
         else:
             self.summary_view.set_result(entry.summary, entry.stats, meta, state=state)
         self.shown_job = None
+        self._show_notice(None)
+
+    def show_source_span(self, start: int, end: int) -> None:
+        """A citation, outline entry or key passage was clicked: show its span in the Document tab."""
+        self.tabs.setCurrentWidget(self.document_view)
+        if not self.document_view.show_span(start, end):
+            self.statusBar().showMessage("That passage is not in the document shown", 5000)
 
     def show_error(self, title: str, message: str) -> None:
         """A readable, non-blocking dialog (skipped in automation, where the status bar shows it)."""

@@ -162,7 +162,7 @@ class SettingsDialog(QDialog):
             editor = QComboBox(self)
             editor.setEditable(True)
             for language in LANGUAGES:
-                editor.addItem(language or "Same as the document", language)
+                editor.addItem(language or "The document's, where the model writes it (else English)", language)
         else:
             editor = QLineEdit(self)
         editor.setToolTip(setting.help)

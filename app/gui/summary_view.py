@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QTextDocument
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -15,21 +16,32 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QSizePolicy,
+    QSplitter,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.gui import theme
+from app.gui.evidence_panel import EvidencePanel
+from app.summarize.citations import render_cited
+from app.summarize.evidence import GROUNDED_SCORE
+
 EXPORT_FILTERS = {"md": "Markdown (*.md)", "txt": "Plain text (*.txt)", "json": "JSON with stats (*.json)"}
 
 
-def export_summary(path: Path, summary: str, stats: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write ``summary`` as .md, .txt or .json (the format follows the suffix; .json includes the stats)."""
+def export_summary(path: Path, summary: str, stats: dict[str, Any], meta: dict[str, Any],
+                   sentences: Any = ()) -> Path:
+    """Write ``summary`` as .md, .txt or .json (the format follows the suffix; .json includes the stats and
+    each sentence's evidence; .md and .txt cite "[p. 12]" after each sentence, as the CLI does)."""
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
+    if suffix != "json" and sentences:
+        summary = render_cited(summary, sentences)
     if suffix == "json":
-        payload = {**meta, "summary": summary, "stats": stats}
+        payload = {**meta, "summary": summary, "stats": stats,
+                   "sentences": [sentence.to_json() for sentence in sentences]}
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     elif suffix == "txt":
         doc = QTextDocument()
@@ -48,6 +60,7 @@ class SummaryView(QFrame):
 
     regenerateRequested = Signal()
     exported = Signal(str)
+    citationClicked = Signal(int, int)  # a span of the model text: show it in the Document tab
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +68,7 @@ class SummaryView(QFrame):
         self._text = ""
         self._stats: dict[str, Any] = {}
         self._meta: dict[str, Any] = {}
+        self._sentences: tuple[Any, ...] = ()  # app.summarize.evidence.SentenceEvidence of the shown summary
         self._dirty = False
         self.renders = 0  # how many times the Markdown was re-rendered (tests check the throttle)
 
@@ -66,6 +80,10 @@ class SummaryView(QFrame):
         self.state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.browser = QTextBrowser(self)
         self.browser.setOpenExternalLinks(False)
+        self.browser.setOpenLinks(False)  # "cite:" links are handled here, never navigated to
+        self.browser.anchorClicked.connect(self._anchor_clicked)
+        self.evidence_panel = EvidencePanel(self)
+        self.evidence_panel.spanActivated.connect(self.citationClicked.emit)
         self.browser.setAccessibleName("Summary text")
         self.browser.setPlaceholderText("Drop a PDF or a chat export on the left, then press Start (Ctrl+Enter).")
         self.stats_label = QLabel("", self)
@@ -91,7 +109,12 @@ class SummaryView(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.addLayout(header)
-        layout.addWidget(self.browser, 1)
+        self.split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.split.addWidget(self.browser)
+        self.split.addWidget(self.evidence_panel)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
+        layout.addWidget(self.split, 1)
         layout.addWidget(self.stats_label)
 
         self._timer = QTimer(self)
@@ -121,6 +144,8 @@ class SummaryView(QFrame):
     def clear(self, meta: dict[str, Any] | None = None, state: str = "") -> None:
         self._text = ""
         self._stats = {}
+        self._sentences = ()
+        self.evidence_panel.set_content((), ())
         self._meta = dict(meta or {})
         self.title.setText(self._meta.get("title") or "Summary")
         self.set_state(state)
@@ -148,12 +173,17 @@ class SummaryView(QFrame):
         self._update_buttons()
 
     def set_result(self, summary: str, stats: dict[str, Any], meta: dict[str, Any] | None = None,
-                   state: str = "") -> None:
+                   state: str = "", *, sentences: Any = (), key_passages: Any = (), outline: Any = ()) -> None:
+        """A finished summary; with ``sentences`` (its evidence) it shows citations that jump to the
+        document and underlines the words the document does not hold; ``outline`` and ``key_passages``
+        fill the panel beside it."""
         if meta is not None:
             self._meta = dict(meta)
             self.title.setText(self._meta.get("title") or "Summary")
         self._text = summary
         self._stats = dict(stats)
+        self._sentences = tuple(sentences or ())
+        self.evidence_panel.set_content(tuple(outline or ()), tuple(key_passages or ()))
         self.state.setText(state)
         self.stats_label.setText(_describe_stats(stats))
         self._render()
@@ -166,11 +196,21 @@ class SummaryView(QFrame):
         self._dirty = False
         bar = self.browser.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 4
-        self.browser.setMarkdown(self._text)
+        if self._sentences:
+            # parented to the browser: Qt deletes the document it replaces
+            self.browser.setDocument(cited_document(self._text, self._sentences, self.browser))
+        else:
+            self.browser.setMarkdown(self._text)
         self.renders += 1
         if at_bottom:
             bar.setValue(bar.maximum())
         self._update_buttons()
+
+    def _anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() == "cite":
+            start, _, end = url.path().partition("-")
+            if start.isdigit() and end.isdigit():
+                self.citationClicked.emit(int(start), int(end))
 
     def _update_buttons(self) -> None:
         has_text = bool(self._text.strip())
@@ -191,9 +231,92 @@ class SummaryView(QFrame):
             self.export(Path(path))
 
     def export(self, path: Path) -> Path:
-        written = export_summary(path, self._text, self._stats, self._meta)
+        written = export_summary(path, self._text, self._stats, self._meta, self._sentences)
         self.exported.emit(str(written))
         return written
+
+
+def cited_document(summary: str, sentences: Any, parent: Any = None) -> QTextDocument:
+    """The summary as a document: after each sentence its citations as "cite:START-END" links (spans of
+    the model text), or "[no source found]"; unsupported numbers and names wavy-underlined, with a tooltip.
+    List markers become bullets; the rest is the summary's own text."""
+    document = QTextDocument(parent)
+    cursor = QTextCursor(document)
+    colors = theme.colors()
+    plain = QTextCharFormat()
+    flagged = QTextCharFormat()
+    flagged.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+    flagged.setUnderlineColor(QColor(colors.error))
+    muted = QTextCharFormat()
+    muted.setForeground(QColor(colors.muted))
+    muted.setFontItalic(True)
+
+    def write(text: str, fmt: QTextCharFormat) -> None:
+        for number, line in enumerate(text.split("\n")):
+            if number:
+                cursor.insertBlock()
+            if cursor.atBlockStart():
+                line = _BULLET.sub("• ", line)
+            if line:
+                cursor.insertText(line.replace("**", ""), fmt)
+
+    position = 0
+    for sentence in sorted(sentences, key=lambda item: item.start):
+        write(summary[position:sentence.start], plain)
+        for kind, start, end in _marks(summary, sentence):
+            if kind == "text":
+                write(summary[start:end], plain)
+            else:
+                fmt = QTextCharFormat(flagged)
+                fmt.setToolTip(f"“{summary[start:end]}” is not in the document: check it before trusting it")
+                write(summary[start:end], fmt)
+        position = sentence.end
+        _write_citation(cursor, sentence, muted)
+    write(summary[position:], plain)
+    return document
+
+
+_BULLET = re.compile(r"^\s*[-*]\s+")
+
+
+def _marks(summary: str, sentence: Any) -> list[tuple[str, int, int]]:
+    """The sentence cut into plain text and unsupported words (first occurrence of each, in order)."""
+    flagged: list[tuple[int, int]] = []
+    for word in sentence.unsupported:
+        at = summary.find(word, sentence.start, sentence.end)
+        if at >= 0 and not any(s < at + len(word) and at < e for s, e in flagged):
+            flagged.append((at, at + len(word)))
+    marks: list[tuple[str, int, int]] = []
+    position = sentence.start
+    for start, end in sorted(flagged):
+        marks += [("text", position, start), ("flag", start, end)]
+        position = end
+    marks.append(("text", position, sentence.end))
+    return marks
+
+
+def _write_citation(cursor: QTextCursor, sentence: Any, muted: QTextCharFormat) -> None:
+    labels: dict[str, Any] = {}
+    for item in sentence.evidence:
+        labels.setdefault(item.unit.label(), item)
+    if not labels:
+        if sentence.checked:
+            fmt = QTextCharFormat(muted)
+            fmt.setToolTip(f"No passage of the document supports this sentence (best match "
+                           f"{sentence.score:.2f}; a source counts from {GROUNDED_SCORE:.2f})")
+            cursor.insertText(" [no source found]", fmt)
+        return
+    cursor.insertText(" [", muted)
+    for number, (label, item) in enumerate(list(labels.items())[:3]):
+        if number:
+            cursor.insertText(", ", muted)
+        link = QTextCharFormat()
+        link.setAnchor(True)
+        link.setAnchorHref(f"cite:{item.start}-{item.end}")
+        link.setForeground(QColor(theme.colors().accent))
+        link.setToolTip(f"Show {label} in the document (match {item.score:.2f})")
+        cursor.insertText(label, link)
+    cursor.insertText("]", muted)
 
 
 def _describe_stats(stats: dict[str, Any]) -> str:
@@ -220,6 +343,11 @@ def _describe_stats(stats: dict[str, Any]) -> str:
         from app.gui.memory_panel import format_bytes
 
         parts.append(f"KV {format_bytes(kv)} of {format_bytes(full)} full ({100 * (1 - kv / full):.0f} % saved)")
+    grounded = stats.get("grounded_share")
+    if grounded is not None:
+        unsupported = int(stats.get("unsupported") or 0)
+        parts.append(f"{100 * float(grounded):.0f} % of sentences found in the document"
+                     + (f", {unsupported} unsupported word{'s' if unsupported != 1 else ''}" if unsupported else ""))
     seconds = stats.get("seconds") or stats.get("elapsed_s") or stats.get("total_s")
     if seconds:
         parts.append(f"{float(seconds):.1f} s")

@@ -25,6 +25,7 @@ from app.summarize.events import (
     Failed,
     MemorySample,
     NoteWritten,
+    Notice,
     Progress,
     Stage,
     SummaryDone,
@@ -53,7 +54,7 @@ class SummaryWorker(QObject):
     -------
     stage(job_id, name, detail), documentRead(job_id, Document),
     documentLoaded(job_id, DocumentLoaded), progress(job_id, Progress), text(job_id, str),
-    memory(job_id, MemorySample), summaryDone(job_id, SummaryDone),
+    memory(job_id, MemorySample), summaryDone(job_id, SummaryDone), notice(job_id, text),
     failed(job_id, message, error_type), passwordNeeded(job_id, message, wrong_password),
     ended(job_id, seconds) after every job whatever its outcome;
     estimated(dict) answers :meth:`estimate` (keys: estimate, free, fits, max_context, error).
@@ -66,6 +67,7 @@ class SummaryWorker(QObject):
     text = Signal(int, str)
     memory = Signal(int, object)
     summaryDone = Signal(int, object)
+    notice = Signal(int, str)  # one line to show before the summary (e.g. its language differs)
     failed = Signal(int, str, str)
     passwordNeeded = Signal(int, str, bool)
     ended = Signal(int, float)
@@ -163,6 +165,8 @@ class SummaryWorker(QObject):
             self.stage.emit(job.id, event.name, event.detail)
         elif isinstance(event, DocumentLoaded):
             self.documentLoaded.emit(job.id, event)
+        elif isinstance(event, Notice):
+            self.notice.emit(job.id, event.text)
         elif isinstance(event, SummaryDone):
             self.summaryDone.emit(job.id, event)
         elif isinstance(event, Failed):

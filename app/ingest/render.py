@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.ingest.document import Document, Unit
@@ -10,13 +11,53 @@ from app.ingest.document import Document, Unit
 MERGE_GAP = timedelta(hours=1)
 
 
+@dataclass(frozen=True)
+class RenderedSpan:
+    """Where the stripped text of ``document.units[index]`` lies in the rendered text."""
+
+    start: int
+    end: int
+    index: int
+
+
+@dataclass
+class _Writer:
+    """Appends pieces and remembers where each unit's text landed, so spans match the text exactly."""
+
+    parts: list[str] = field(default_factory=list)
+    length: int = 0
+    spans: list[RenderedSpan] = field(default_factory=list)
+
+    def write(self, piece: str, index: int | None = None) -> None:
+        if index is not None:
+            self.spans.append(RenderedSpan(self.length, self.length + len(piece), index))
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 def render_for_model(doc: Document) -> str:
     """Documents: non-empty units joined by blank lines. Chats: one ``[2024-03-01 14:05] Ana: …`` line
     per run of messages from one author (within an hour), media placeholders (empty units) dropped,
     system lines in parentheses."""
+    return render_with_spans(doc)[0]
+
+
+def render_with_spans(doc: Document) -> tuple[str, list[RenderedSpan]]:
+    """:func:`render_for_model`'s text and, for every unit that made it in, the span of its text."""
+    writer = _Writer()
     if doc.is_chat:
-        return render_transcript(doc.units)
-    return "\n\n".join(unit.text.strip() for unit in doc.units if unit.text.strip())
+        _write_transcript(writer, doc.units)
+    else:
+        for index, unit in enumerate(doc.units):
+            text = unit.text.strip()
+            if text:
+                if writer.length:
+                    writer.write("\n\n")
+                writer.write(text, index)
+    return writer.text(), writer.spans
 
 
 def _stamp(unit: Unit) -> str:
@@ -34,26 +75,35 @@ def _close(earlier: datetime | None, later: datetime | None) -> bool:
 
 def render_transcript(units: list[Unit]) -> str:
     """Chat messages as compact transcript lines (see :func:`render_for_model`)."""
-    lines: list[str] = []
+    writer = _Writer()
+    _write_transcript(writer, units)
+    return writer.text()
+
+
+def _write_transcript(writer: _Writer, units: list[Unit]) -> None:
     last: Unit | None = None  # the message that opened the current merged line
     last_time = None
     current_title: str | None = None  # Slack channel, Telegram topic, ChatGPT conversation
-    for unit in units:
+    for index, unit in enumerate(units):
         text = unit.text.strip()
         if not text:  # a dropped media placeholder or deleted message
             continue
+        newline = "\n" if writer.length else ""
         if unit.title and unit.title != current_title:
-            lines.append(f"## {unit.title}")
+            writer.write(f"{newline}## {unit.title}")
+            newline = "\n"
             current_title = unit.title
             last = None
         if unit.author is None:
-            lines.append(f"{_stamp(unit)}({text})")
+            writer.write(f"{newline}{_stamp(unit)}(")
+            writer.write(text, index)
+            writer.write(")")
             last = None
             continue
         if last is not None and unit.author == last.author and _close(last_time, unit.time):
-            lines[-1] += "\n" + text
+            writer.write("\n")  # a merged message continues the author's line on a line of its own
         else:
-            lines.append(f"{_stamp(unit)}{unit.author}: {text}")
+            writer.write(f"{newline}{_stamp(unit)}{unit.author}: ")
             last = unit
+        writer.write(text, index)
         last_time = unit.time if unit.time is not None else last_time
-    return "\n".join(lines)

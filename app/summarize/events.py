@@ -41,6 +41,29 @@ class SummaryDone:
     summary: str
     stats: dict[str, Any]
     incomplete: bool = False  # True when cancelled: ``summary`` holds what streamed so far
+    key_passages: tuple[Any, ...] = ()  # app.summarize.passages.Passage: the model's key passages
+    sentences: tuple[Any, ...] = ()  # app.summarize.evidence.SentenceEvidence: each sentence's sources
+    outline: tuple[Any, ...] = ()  # app.summarize.outline.OutlineEntry: ranges of pages or days, long inputs
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line the user should read before the summary (e.g. it will not be in the document's language)."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class KeyPassages:
+    """The passages of the document the model attended to most (``passages.Passage``, document order).
+
+    ``measured`` holds the raw reading (``passages.Measured``) for benchmarks; front ends ignore it.
+    """
+
+    path: str
+    passages: tuple[Any, ...]
+    measured: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +102,7 @@ class SummaryRequest:
     mode: str = "auto"  # auto | single | notes | mapreduce | truncate
     length: str = "medium"  # short | medium | long
     style: str = "bullets"  # bullets | paragraphs | structured
-    language: str | None = None  # None: the document's language
+    language: str | None = None  # None: the document's language where the model writes it, else English
     password: str | None = None
     cache_budget: dict[str, int] = field(default_factory=dict)  # initial, separators, local, max_entries, chunk
     kind: str = "auto"  # auto | report | paper | book | meeting | chat
@@ -92,4 +115,5 @@ class SummaryRequest:
 
 PipelineEvent = (
     DocumentLoaded | Stage | Progress | Token | MemorySample | Done | NoteWritten | SummaryDone | Failed
+    | Notice | KeyPassages
 )

@@ -30,6 +30,9 @@ class ModeContext:
     context_tokens: int  # the model's trained context (max_position_embeddings)
     notes_every: int = 1024
     token_limit: int | None = None  # the request's override of the length's limit
+    text: str = ""  # the model text the document ids were made from (passages map tokens back to it)
+    document_language: str | None = None  # ISO code of the document's language (passages keep it)
+    source_map: Any = None  # app.ingest.source_map.SourceMap when the pipeline has the Document
 
     @property
     def max_new_tokens(self) -> int:

@@ -19,37 +19,49 @@ from typing import Any
 from app.errors import Cancelled, DocumentError, ResourceError, SepSumError
 from app.request import cache_config as request_cache_config
 from app.request import estimate_for_request
-from app.summarize import prompts
-from app.summarize.events import DocumentLoaded, Failed, PipelineEvent, Stage, SummaryDone, SummaryRequest
-from app.summarize.guards import is_empty_summary
+from app.ingest.source_map import SourceMap
+from app.summarize import evidence, prompts
+from app.summarize.events import (
+    DocumentLoaded,
+    Failed,
+    Notice,
+    PipelineEvent,
+    Stage,
+    SummaryDone,
+    SummaryRequest,
+)
+from app.summarize.fallback import fallback_summary, lead_passages
 from app.summarize.map_reduce import map_reduce
 from app.summarize.modes import ModeContext, single_pass, truncate
+from app.summarize.outline import outline_for
+from app.summarize.passages import passages_mode
+from app.summarize.quality import MIN_WORDS, check_summary
+from app.summarize.quality import describe as describe_flags
+from app.summarize.quality import reason as flag_reason
 from app.summarize.rolling_notes import rolling_notes
-from app.summarize.runner import FIRST_TRY, RETRY, DocumentRun, Generated
+from app.summarize.runner import FIRST_TRY, RETRY, Decoding, DocumentRun, Generated
 from sepllm_core.encoding import encode_long
 
 log = logging.getLogger(__name__)
 
-MODES = {"single": single_pass, "notes": rolling_notes, "mapreduce": map_reduce, "truncate": truncate}
+MODES = {"single": single_pass, "notes": rolling_notes, "mapreduce": map_reduce, "truncate": truncate,
+         "passages": passages_mode}
+EXTRACTIVE_MODES: set[str] = {"passages"}  # modes whose summary is the document's own sentences (copies allowed)
+_DEFAULT_NAMES = ("smollm2-135m-instruct", "smollm2-135m-instruct-sepllm")
 
 
 def choose_mode(requested: str, document_tokens: int, cache_config, context_tokens: int = 8192) -> str:
-    """``auto`` by document length, from ROUGE-L on long_doc_dev (default model, 1024-entry budget,
-    docs/BENCHMARKS.md section 3):
-
-    - fits well inside the cache budget: ``single`` (nothing is evicted, the same as a full cache);
-    - longer, but within the model's trained context: ``notes`` (8 documents: 0.136, 4.4 % below the
-      full cache at ~22 % of its KV memory; map-reduce 0.131, single SepLLM 0.129);
-    - beyond the trained context: ``single`` through the SepLLM cache (3 documents of 17-35k tokens:
-      0.158; rolling notes 0.128, map-reduce 0.122, truncate 0.122).
+    """``auto`` is the ``passages`` mode at every length: the document's own sentences, chosen by the
+    summary instruction's attention, scored higher ROUGE-L than every mode the default model writes
+    and than lead and TextRank at the same length, on the TUNE half of long_doc_dev and dialogue_dev,
+    within and beyond the trained context (docs/benchmarks/summary_quality.md), and it cannot invent.
+    ``document_tokens``, ``cache_config`` and ``context_tokens`` are kept for rules that depend on them.
     """
     if requested != "auto":
         return requested
-    if not cache_config.bounded or document_tokens <= cache_config.max_entries // 2:
-        return "single"
-    if document_tokens <= context_tokens:
-        return "notes"
-    return "single"
+    return "passages"
+
+
 
 
 def cache_for_model(cache_config, loaded):
@@ -86,7 +98,8 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
 
             yield Stage("reading", Path(path).name)
             document = load_document(Path(path), password=request.password)
-            text = document.text_for_model()
+            source_map = SourceMap.from_document(document)
+            text = source_map.text  # exactly document.text_for_model(), with its units
         except SepSumError as exc:
             yield Failed(str(path), str(exc), type(exc).__name__, exc.exit_code)
             continue
@@ -96,7 +109,7 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
         outcome = yield from summarize_text(
             text, loaded, request, cancel, cache_config=cache_config, path=str(path),
             document_kind=document.kind, title=document.title, metadata=document.metadata,
-            warnings=tuple(document.warnings))
+            warnings=tuple(document.warnings), source_map=source_map)
         if outcome == "cancelled":
             return
 
@@ -104,8 +117,13 @@ def summarize(request: SummaryRequest, cancel: threading.Event, loaded=None) -> 
 def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading.Event, *,
                    cache_config=None, path: str = "", document_kind: str = "text", title: str = "",
                    genre: str | None = None, metadata: dict[str, Any] | None = None,
-                   warnings: tuple[str, ...] = ()) -> Iterator[PipelineEvent]:
-    """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled"."""
+                   warnings: tuple[str, ...] = (), source_map: SourceMap | None = None
+                   ) -> Iterator[PipelineEvent]:
+    """Summarize one text with an already loaded model; returns "done", "failed" or "cancelled".
+
+    ``source_map`` (built from the Document) lets evidence cite pages and messages; without it the
+    text's paragraphs are the units."""
+    source_map = source_map if source_map is not None and source_map.text == text else SourceMap.from_text(text)
     cache_config = cache_for_model(cache_config or request_cache_config(request), loaded)
     tokenizer = loaded.tokenizer
     kind = request.kind if request.kind != "auto" else prompts.detect_kind(document_kind, text, genre)
@@ -116,13 +134,17 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
         yield Failed(path, str(error), type(error).__name__, error.exit_code)
         return "failed"
     yield DocumentLoaded(path, document_kind, title, len(document_ids), metadata or {}, warnings)
+    language = summary_language_for(request, loaded, text, metadata)
     mode = choose_mode(request.mode, len(document_ids), cache_config, _context_tokens(loaded.model))
+    if language.notice and mode not in EXTRACTIVE_MODES:  # passages are in the document's language anyway
+        yield Notice(path, language.notice)
     ctx = ModeContext(tokenizer=tokenizer, frame=prompts.chat_frame(tokenizer), kind=kind,
                       length=request.length, style=request.style,
-                      language=request.language or prompts.language_name((metadata or {}).get("language")),
+                      language=prompts.language_name(language.code) or language.code,
                       focus=request.focus, document_ids=document_ids,
                       context_tokens=_context_tokens(loaded.model), notes_every=request.notes_every,
-                      token_limit=request.max_new_tokens)
+                      token_limit=request.max_new_tokens, text=text,
+                      document_language=(metadata or {}).get("language"), source_map=source_map)
     framing = ctx.summary_framing()
     prompt_tokens = len(ctx.encode(framing.header)) + len(ctx.encode(framing.footer))
     try:
@@ -136,20 +158,44 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     _reset_gpu_peak()
     generated: Generated | None = None
     run: DocumentRun | None = None
-    retried = False
+    instructions = prompts.prompt_texts(ctx.frame, kind, ctx.length, ctx.style, ctx.language, ctx.focus)
+    quality: dict[str, Any] = {"retries": 0, "fallback": False, "quality_flags": []}
     try:
-        for decoding in (FIRST_TRY, RETRY):
+        attempt_mode, decoding = mode, FIRST_TRY
+        for attempt in (1, 2):
             run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids),
                               separators=getattr(loaded, "separator_table", None))
-            generated = yield from MODES[mode](run, ctx, decoding)
-            if not is_empty_summary(generated.text) or decoding is RETRY:
+            generated = yield from MODES[attempt_mode](run, ctx, decoding)
+            flags = check_summary(generated.text, source_text=text, language=language.code,
+                                  prompt_texts=instructions, extractive=attempt_mode in EXTRACTIVE_MODES,
+                                  min_words=min(MIN_WORDS, ctx.max_new_tokens // 3))
+            quality["quality_flags"] += [{"attempt": attempt, "mode": attempt_mode, "kind": flag.kind,
+                                          "detail": flag.detail} for flag in flags]
+            if not flags:
                 break
-            retried = True
-            log.info("%s: empty summary, retrying with sampling", name)
-            yield Stage("retrying", "the summary came out empty: trying once more with other decoding settings")
+            log.info("%s: summary flagged (%s)", name, "; ".join(f"{f.kind}: {f.detail}" for f in flags))
+            # beyond the trained context a retry reads the whole document again: go to the passages instead
+            if attempt == 2 or len(document_ids) > ctx.context_tokens or attempt_mode in EXTRACTIVE_MODES:
+                notice = describe_flags(flags)
+                yield Stage("fallback", notice)
+                quality["fallback"] = True
+                quality["fallback_reason"] = notice
+                if attempt_mode not in EXTRACTIVE_MODES:  # read again to let the model choose passages
+                    run = DocumentRun(loaded.model, tokenizer, cache_config, cancel, len(document_ids),
+                                      separators=getattr(loaded, "separator_table", None))
+                    yield from MODES["passages"](run, ctx, FIRST_TRY)
+                passages = [p.text for p in run.key_passages] or lead_passages(text, language.code)
+                generated = Generated(fallback_summary(notice, passages), generated.tokens, generated.stopped_by)
+                break
+            quality["retries"] += 1
+            attempt_mode, decoding = retry_strategy(attempt_mode)
+            yield Stage("retrying", f"the summary {flag_reason(flags)}: trying once more ({attempt_mode} mode, "
+                                    "other decoding settings)")
     except Cancelled:
         partial = run.streamed_text if run else ""
-        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, retried, prompt_tokens)
+        stats = build_stats(run, loaded, cache_config, mode, kind, started, None, quality["retries"] > 0,
+                            prompt_tokens)
+        stats.update(quality)
         yield SummaryDone(path, partial.strip(), stats, incomplete=True)
         return "cancelled"
     except (RuntimeError, MemoryError) as exc:
@@ -162,10 +208,51 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
                               "choose --quant 4bit, a bounded cache (--cache sepllm) or a smaller model")
         yield Failed(path, str(error), type(error).__name__, error.exit_code)
         return "failed"
-    assert generated is not None and run is not None
-    stats = build_stats(run, loaded, cache_config, mode, kind, started, generated, retried, prompt_tokens)
-    yield SummaryDone(path, generated.text, stats)
+    if generated is None or run is None:
+        raise RuntimeError("no summary attempt ran")
+    stats = build_stats(run, loaded, cache_config, attempt_mode, kind, started, generated,
+                        quality["retries"] > 0, prompt_tokens)
+    stats.update(quality, language=language.code)
+    notice = quality.get("fallback_reason") or ""
+    report = evidence.check(generated.text, source_map, language.code,
+                            skip=len(notice) if notice and generated.text.startswith(notice) else 0,
+                            translated=_translated(language.code, metadata, quality["fallback"] or
+                                                   attempt_mode in EXTRACTIVE_MODES))
+    stats.update(report.stats())
+    outline = outline_for(source_map, report, run.key_passages, language.code)
+    yield SummaryDone(path, generated.text, stats, key_passages=tuple(run.key_passages),
+                      sentences=tuple(report.sentences), outline=tuple(outline))
     return "done"
+
+
+def _translated(summary_language: str, metadata: dict[str, Any] | None, extractive: bool) -> bool:
+    """The model wrote in another language than the document's (words cannot match for evidence);
+    key passages are the document's own words, whatever language was asked."""
+    from app.engine.languages import language_code
+
+    document = language_code((metadata or {}).get("language"))
+    return not extractive and document not in (None, "und") and document != language_code(summary_language)
+
+
+def retry_strategy(mode: str) -> tuple[str, Decoding]:
+    """The second attempt after a flagged summary: the modes that feed the model several prompts (whose
+    text a small model echoes) give way to one pass; a single pass samples instead, with a stronger
+    repetition penalty."""
+    if mode in ("notes", "mapreduce"):
+        return "single", FIRST_TRY
+    return mode, RETRY
+
+
+def summary_language_for(request: SummaryRequest, loaded, text: str, metadata: dict[str, Any] | None):
+    """The summary's language (the setting's rule) and the notice to show before the run."""
+    from app.engine.languages import choose_summary_language, languages_of_loaded
+    from app.ingest.language import guess_language
+
+    document = (metadata or {}).get("language") or guess_language(text)
+    label = "The default model" if loaded.name in _DEFAULT_NAMES else f"The model {loaded.name}"
+    return choose_summary_language(request.language, document, languages_of_loaded(loaded), label)
+
+
 
 
 def check_full_cache_fits(loaded, cache_config, mode: str, tokens: int, name: str) -> None:

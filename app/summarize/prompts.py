@@ -98,7 +98,8 @@ def instruction(kind: str, length: str, style: str, language: str | None = None,
         parts.append(f"Answer this: {focus.strip()}")
     if style == "structured":
         parts.append("Give page or message numbers when the text shows them.")
-    parts.append(f"Write in {language}." if language else f"Write in the language of the {text.noun}.")
+    if language:  # the pipeline passes a language the model writes (app.engine.languages); None asks for none
+        parts.append(f"Write in {language}.")
     parts.append("Do not repeat yourself.")
     return " ".join(parts)
 
@@ -191,6 +192,19 @@ def notes_footer(frame: ChatFrame, kind: str, length: str, style: str, language:
     return (f"\n\n(End of the {noun}.) Now summarize the whole {noun}, from the summaries of its parts "
             f"and the text above. " + instruction(kind, length, style, language, focus, where="")
             + frame.to_assistant)
+
+
+def prompt_texts(frame: ChatFrame, kind: str, length: str, style: str, language: str | None = None,
+                 focus: str | None = None) -> list[str]:
+    """Every instruction text a mode may give the model (without the chat template's own markers):
+    what a summary must never repeat."""
+    texts = [SYSTEM, instruction(kind, length, style, language, focus),
+             instruction(kind, length, style, language, focus, after=True),
+             notes_footer(PLAIN, kind, length, style, language, focus),
+             note_request(PLAIN, kind, 1), next_part(PLAIN, 2), notes_header(PLAIN, kind, length, style, language)]
+    texts += [chunk_prompt(PLAIN, kind, 1, 2).footer,
+              reduce_prompt(PLAIN, kind, length, style, language, focus).footer]
+    return [text.replace(PLAIN.to_assistant, "").replace(PLAIN.after_assistant, "") for text in texts]
 
 
 def chunk_prompt(frame: ChatFrame, kind: str, part: int, parts: int) -> Framing:

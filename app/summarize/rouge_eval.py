@@ -25,9 +25,11 @@ from app.summarize.events import Failed, SummaryDone
 from app.summarize.guards import is_empty_summary
 
 METRICS = ("rouge1", "rouge2", "rougeL")
-MODES = ("single", "notes", "mapreduce", "truncate", "auto")
+MODES = ("single", "notes", "mapreduce", "truncate", "passages", "auto")
+EXTRACTIVE = ("lead", "textrank")  # configurations without the model (app.summarize.extractive)
 CACHES = ("sepllm", "window", "full")
 CACHE_FREE_MODES = {"mapreduce", "truncate"}  # they use full caches over pieces that fit
+SHARED_WHEN_SHORT = {"single", "notes", "mapreduce", "truncate"}  # one pass when nothing is evicted
 FULL_MARGIN = 600  # prompt and answer tokens a full cache needs besides the document
 
 
@@ -41,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default="single", help="mode or comma list: single,notes,mapreduce,truncate")
     parser.add_argument("--cache", default="sepllm", help="cache policy or comma list: sepllm,window,full")
     parser.add_argument("--configs", default=None, metavar="MODE:CACHE,...",
-                        help="explicit list of runs, e.g. single:sepllm,notes:sepllm,single:full,mapreduce")
+                        help="explicit list of runs, e.g. passages,single:sepllm,single:full,mapreduce,lead,textrank "
+                             "(lead and textrank: extractive baselines without the model)")
+    parser.add_argument("--extractive-length", default="config", choices=("config", "references"),
+                        help="words of lead/textrank per row: config = the word count of the first model "
+                             "configuration's summary of that row (default); references = the references' mean")
     parser.add_argument("--length", default="auto", choices=("auto", "short", "medium", "long"),
                         help="summary length; auto: short for references under 60 words, else medium")
     parser.add_argument("--style", default="paragraphs", choices=("bullets", "paragraphs", "structured"))
@@ -100,9 +106,13 @@ def parse_configs(args: argparse.Namespace) -> list[tuple[str, str]]:
                  if not (mode == "notes" and cache == "full")]
     result: list[tuple[str, str]] = []
     for mode, cache in pairs:
+        if mode in EXTRACTIVE:
+            if (mode, "none") not in result:
+                result.append((mode, "none"))
+            continue
         if mode not in MODES or cache not in CACHES:
             raise DocumentError(f"unknown configuration {mode}:{cache}: modes {', '.join(MODES)}; "
-                                f"caches {', '.join(CACHES)}")
+                                f"caches {', '.join(CACHES)}; extractive {', '.join(EXTRACTIVE)}")
         if mode in CACHE_FREE_MODES:
             cache = "sepllm"  # only its budget matters (chunk size of map-reduce)
         if (mode, cache) not in result:
@@ -153,7 +163,9 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     report: dict[str, Any] = {"pairs": str(args.pairs), "model": loaded.name,
                               "model_variant": getattr(loaded, "variant", "base"), "device": str(loaded.device),
                               "decode_weights": loaded.decode_weights, "rows_total": len(rows), "configs": []}
-    for mode, cache in configs:
+    model_configs = [c for c in configs if c[0] not in EXTRACTIVE]
+    extractive_configs = [c for c in configs if c[0] in EXTRACTIVE]
+    for mode, cache in model_configs:
         results = []
         for index, row in enumerate(rows, start=1):
             request = dataclasses.replace(base, mode=mode, cache=cache, focus=row.get("query"),
@@ -167,7 +179,8 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
                 continue
             # A document that fits well inside the budget is never evicted, cut or split: every
             # configuration then runs the same single pass, so it runs once and is reused.
-            key = (row_id, "whole") if tokens <= min(bound, request.notes_every) // 2 else (row_id, f"{mode}:{cache}")
+            short = tokens <= min(bound, request.notes_every) // 2 and mode in SHARED_WHEN_SHORT
+            key = (row_id, "whole") if short else (row_id, f"{mode}:{cache}")
             if key in ran:
                 results.append({**ran[key], "same_as": ran[key]["config"]})
                 continue
@@ -184,6 +197,16 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
         report["configs"].append(_summary_of(mode, cache, results))
         if on_config is not None:
             on_config(report)
+    lengths = _extractive_lengths(rows, report["configs"], getattr(args, "extractive_length", "config"))
+    report["extractive_length"] = (
+        "words of the references' mean" if getattr(args, "extractive_length", "config") == "references"
+        or not report["configs"] else
+        f"per row, the word count of {report['configs'][0]['mode']}:{report['configs'][0]['cache']}'s summary")
+    for mode, _ in extractive_configs:
+        results = [_extractive_row(mode, row, lengths, scorer, index) for index, row in enumerate(rows, start=1)]
+        report["configs"].append(_summary_of(mode, "none", results))
+        if on_config is not None:
+            on_config(report)
     _mark_full_subset(report["configs"])
     first = report["configs"][0] if report["configs"] else {}
     report.update({metric: first.get(metric, 0.0) for metric in METRICS})
@@ -191,9 +214,57 @@ def evaluate(rows: list[dict[str, Any]], configs: list[tuple[str, str]], args: a
     return report
 
 
+def _extractive_lengths(rows: list[dict[str, Any]], configs: list[dict[str, Any]], rule: str) -> dict[str, int]:
+    """Words per row for the extractive baselines: the first model configuration's summary, or the
+    references' mean (also where that configuration has no summary of the row)."""
+    from app.summarize.extractive import words_of
+
+    by_id = {r["id"]: r for r in configs[0]["rows"]} if configs and rule == "config" else {}
+    lengths = {}
+    for index, row in enumerate(rows, start=1):
+        row_id = row.get("id", str(index))
+        summary = by_id.get(row_id, {}).get("summary")
+        if summary:
+            lengths[row_id] = max(1, words_of(summary))
+        else:
+            lengths[row_id] = max(1, round(statistics.mean(len(r.split()) for r in row["references"])))
+    return lengths
+
+
+def _extractive_row(name: str, row: dict[str, Any], lengths: dict[str, int], scorer, index: int) -> dict[str, Any]:
+    import time
+
+    from app.summarize.extractive import baseline
+
+    row_id = row.get("id", str(index))
+    text = row.get("document") or row.get("dialogue")
+    started = time.perf_counter()
+    summary = baseline(name, text, lengths[row_id])
+    return {"id": row_id, "config": f"{name}:none", **score(summary, row["references"], scorer),
+            **_checks(summary, text), "seconds": round(time.perf_counter() - started, 3), "kv_bytes_peak": 0,
+            "kv_bytes_full_equivalent": 0, "input_tokens": 0, "output_tokens": 0, "mode": name,
+            "stopped_by": "extractive", "retried": False, "fallback": False, "prompt_echo": False,
+            "empty": is_empty_summary(summary), "summary": summary}
+
+
+def _checks(summary: str, text: str) -> dict[str, Any]:
+    """grounded_share and numbers_supported of a summary against its plain source text (evidence module)."""
+    try:
+        from app.ingest.source_map import SourceMap
+        from app.summarize import evidence
+    except ImportError:  # the evidence module is not in this build
+        return {}
+    stats = evidence.check(summary, SourceMap.from_text(text)).stats()
+    return {"grounded_share": stats.get("grounded_share"), "numbers_supported": stats.get("numbers_supported")}
+
+
 def _row_result(event: SummaryDone, scorer, references: list[str]) -> dict[str, Any]:
     stats = event.stats
+    flags = stats.get("quality_flags") or []
     return {**score(event.summary, references, scorer),
+            "grounded_share": stats.get("grounded_share"), "numbers_supported": stats.get("numbers_supported"),
+            "fallback": bool(stats.get("fallback")),
+            "prompt_echo": any(flag.get("kind") == "prompt_echo" for flag in flags),
             "seconds": stats.get("seconds", 0.0), "kv_bytes_peak": stats.get("kv_bytes_peak", 0),
             "kv_bytes_full_equivalent": stats.get("kv_bytes_full_equivalent", 0),
             "input_tokens": stats.get("input_tokens", 0), "output_tokens": stats.get("output_tokens", 0),
@@ -217,8 +288,14 @@ def _summary_of(mode: str, cache: str, results: list[dict[str, Any]]) -> dict[st
     summary["kv_bytes_peak_mean"] = int(statistics.mean([r["kv_bytes_peak"] for r in scored])) if scored else 0
     summary["kv_bytes_full_equivalent_mean"] = (
         int(statistics.mean([r["kv_bytes_full_equivalent"] for r in scored])) if scored else 0)
+    for check in ("grounded_share", "numbers_supported"):
+        values = [r[check] for r in scored if r.get(check) is not None]
+        summary[check] = _mean(values) if values else None
+    summary["prompt_echoes"] = sum(1 for r in scored if r.get("prompt_echo"))
+    summary["fallbacks"] = sum(1 for r in scored if r.get("fallback"))
     summary["empty"] = sum(1 for r in scored if r["empty"])
     summary["repetition_stops"] = sum(1 for r in scored if r["stopped_by"] == "repetition")
+    summary["words_mean"] = round(statistics.mean([len(r["summary"].split()) for r in scored]), 1) if scored else 0.0
     summary["rows"] = results
     return summary
 
@@ -236,17 +313,22 @@ def _mark_full_subset(configs: list[dict[str, Any]]) -> None:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    lines = ["| mode | cache | rows | ROUGE-1 | ROUGE-2 | ROUGE-L | R-L where full fits | KV peak MB | "
-             "full-cache KV MB | s/doc | empty | loops stopped |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| mode | cache | rows | words | ROUGE-1 | ROUGE-2 | ROUGE-L | R-L where full fits | grounded | "
+             "numbers supported | prompt echoes | fallbacks | KV peak MB | full-cache KV MB | s/doc | empty | "
+             "loops stopped |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in report["configs"]:
         fits = c.get("rougeL_where_full_fits")
         fits_text = "" if fits is None else f"{fits:.4f} ({c['rows_where_full_fits']})"
+        checks = " | ".join("" if c.get(k) is None else f"{c[k]:.3f}" for k in ("grounded_share", "numbers_supported"))
         lines.append(
-            f"| {c['mode']} | {c['cache']} | {c['rows_evaluated']} | {c['rouge1']:.4f} | {c['rouge2']:.4f} | {c['rougeL']:.4f} | "
-            f"{fits_text} | "
+            f"| {c['mode']} | {c['cache']} | {c['rows_evaluated']} | {c.get('words_mean', 0):.0f} | "
+            f"{c['rouge1']:.4f} | {c['rouge2']:.4f} | {c['rougeL']:.4f} | {fits_text} | {checks} | "
+            f"{c.get('prompt_echoes', 0)} | {c.get('fallbacks', 0)} | "
             f"{c['kv_bytes_peak_mean'] / 1e6:.1f} | {c['kv_bytes_full_equivalent_mean'] / 1e6:.1f} | "
             f"{c['seconds_mean']:.1f} | {c['empty']} | {c['repetition_stops']} |")
+    if report.get("extractive_length") and any(c["mode"] in EXTRACTIVE for c in report["configs"]):
+        lines.append(f"\nlead/textrank length: {report['extractive_length']}")
     return "\n".join(lines) + "\n"
 
 

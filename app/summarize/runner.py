@@ -76,6 +76,7 @@ class DocumentRun:
         self.document_done = 0  # document tokens read so far (drives progress and ETA)
         self.last_memory: MemorySample | None = None
         self.streamed_text = ""  # the summary shown so far (kept when the user stops)
+        self.key_passages: list[Any] = []  # app.summarize.passages.Passage, set by a mode that chose them
 
     def session(self, cache_config=None):
         """A new core session over the same model (map-reduce uses one per chunk)."""

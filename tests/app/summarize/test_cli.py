@@ -26,7 +26,7 @@ def test_json_for_several_files_with_a_bad_one(installed_home, short_report, tmp
     bad = tmp_path / "empty.txt"
     bad.write_text("   \n", encoding="utf-8")
     code = main(["summarize", str(short_report), str(bad), "--format", "json", "--length", "short",
-                 "--max-new-tokens", "12", "--device", "cpu"])
+                 "--max-new-tokens", "12", "--device", "cpu", "--mode", "single"])
     out, err = capsys.readouterr()
     assert code == 3  # an input problem, and the good file was still summarized
     objects = [json.loads(line) for line in out.splitlines() if line.strip()]

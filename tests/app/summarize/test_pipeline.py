@@ -171,14 +171,13 @@ def test_a_looping_model_is_stopped(loaded, tmp_path, monkeypatch):
     assert done.stats["output_tokens"] < 160
 
 
-def test_auto_mode_follows_the_document_length(loaded):
+def test_auto_mode_is_the_passages(loaded):
     from sepllm_core.config import CacheConfig
 
     config = CacheConfig()  # 2048 entries
-    assert pipeline.choose_mode("auto", 300, config, 8192) == "single"  # nothing evicted
-    assert pipeline.choose_mode("auto", 6_000, config, 8192) == "notes"  # evicted, within the trained context
-    assert pipeline.choose_mode("auto", 50_000, config, 8192) == "single"  # beyond it: one SepLLM pass
-    assert pipeline.choose_mode("auto", 50_000, CacheConfig.full(), 8192) == "single"
+    for tokens in (300, 6_000, 50_000):  # the passages beat every written mode at every length measured
+        assert pipeline.choose_mode("auto", tokens, config, 8192) == "passages"
+    assert pipeline.choose_mode("auto", 50_000, CacheConfig.full(), 8192) == "passages"
     assert pipeline.choose_mode("mapreduce", 300, config, 8192) == "mapreduce"
 
 

@@ -54,7 +54,7 @@ def test_lengths_styles_language_and_focus_change_the_instruction():
     structured = prompts.instruction("meeting", "medium", "structured")
     assert "Decisions" in structured and "Action items" in structured and "Who said what" in structured
     assert "Write in French." in prompts.instruction("report", "short", "bullets", language="French")
-    assert "language of the report" in prompts.instruction("report", "short", "bullets")
+    assert "language" not in prompts.instruction("report", "short", "bullets")  # never a language unasked
     assert "Answer this: What is the plot?" in prompts.instruction("book", "short", "bullets",
                                                                    focus="What is the plot?")
     assert prompts.MAX_NEW_TOKENS["short"] < prompts.MAX_NEW_TOKENS["medium"] < prompts.MAX_NEW_TOKENS["long"]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from app.summarize import rouge_eval
+from app.summarize import extractive, rouge_eval
 
 
 def test_score_takes_the_best_reference_per_metric():
@@ -54,3 +54,25 @@ def test_eval_rouge_on_two_dialogues(installed_home, shared_data, tmp_path, caps
     assert config["rows_evaluated"] == 2 and config["rougeL"] == pytest.approx(
         sum(r["rougeL"] for r in report["rows"]) / 2, abs=1e-4)
     assert report["rouge1"] > 0.05  # the 135M model's summaries share words with the references
+
+
+def test_extractive_configurations_parse():
+    args = argparse.Namespace(configs="passages,lead,textrank:full,lead", mode=None, cache=None)
+    assert rouge_eval.parse_configs(args) == [("passages", "sepllm"), ("lead", "none"), ("textrank", "none")]
+
+
+def test_eval_passages_against_lead_and_textrank_at_equal_length(installed_home, shared_data, capsys):
+    code = rouge_eval.main([str(shared_data / "summaries" / "dialogue_dev.jsonl"), "--limit", "2",
+                            "--configs", "passages,lead,textrank", "--length", "short", "--format", "json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    passages, lead, textrank = report["configs"]
+    assert [c["mode"] for c in report["configs"]] == ["passages", "lead", "textrank"]
+    assert "passages:sepllm" in report["extractive_length"]
+    for row, lead_row, rank_row in zip(passages["rows"], lead["rows"], textrank["rows"], strict=True):
+        words = extractive.words_of(row["summary"])
+        assert 0 < words <= 40
+        assert extractive.words_of(lead_row["summary"]) == extractive.words_of(rank_row["summary"]) == words
+    for config in report["configs"]:
+        assert config["prompt_echoes"] == 0 and config["fallbacks"] == 0 and config["rows_evaluated"] == 2
+        assert config["grounded_share"] is not None and config["grounded_share"] > 0.5  # the dialogue's own lines

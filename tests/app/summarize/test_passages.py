@@ -1,0 +1,122 @@
+"""The passages mode and the extractive baselines: real model, real shared files, faithful by construction."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from app.summarize import extractive, passages, pipeline
+from app.summarize.events import KeyPassages, MemorySample, SummaryDone, SummaryRequest
+from app.summarize.modes import ModeContext
+from app.summarize.runner import DocumentRun
+from app.summarize.sentences import split_sentences
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_tokens_go_to_the_unit_they_close():
+    text = "First one here.\nSecond one.  Third"
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == ["First one here.", "Second one.", "Third"]
+    # token ends: "First"(5) " one"(9) " here"(14) "."(15) "\n"(16) "Second"(22) ... "  "(30) "Third"(35)
+    units = passages.unit_of_tokens(spans, [5, 9, 14, 15, 16, 22, 26, 27, 29, 35])
+    assert units.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 2]  # the line break closes sentence 0
+
+
+def test_scores_follow_the_mass_and_select_keeps_document_order():
+    text = "Alpha beta gamma delta. Cats sleep all day long. Dogs bark at the mailman daily."
+    ids_ends = [5, 10, 16, 22, 23, 28, 34, 38, 42, 47, 48, 53, 58, 61, 65, 74, 80, 81]
+    measured = passages.Measured(text=text, token_ends=ids_ends, doc_offset=3,
+                                 positions=np.arange(3, 3 + len(ids_ends)),
+                                 mass=np.zeros((2, 1, len(ids_ends)), dtype=np.float32), layers=(0, 1))
+    measured.mass[:, 0, 12] = 1.0  # a token of the third sentence
+    measured.mass[:, 0, 6] = 0.5  # one of the second
+    rule = passages.Rule(layers=(0, 1), units="sentences", redundancy=1.0, min_words=0)
+    units = passages.Units.of(text, ids_ends, "sentences")
+    scores = passages.unit_scores(measured, units.spans, rule, units.token_units)
+    assert scores.argmax() == 2 and scores[1] == pytest.approx(0.5) and scores[0] == 0
+    chosen = passages.passages_of(measured, 16, rule)
+    assert [p.text for p in chosen] == ["Cats sleep all day long.", "Dogs bark at the mailman daily."]
+    cut = passages.as_summary(passages.passages_of(measured, 9, rule))  # the lower-ranked passage is cut
+    assert cut == "- Cats sleep all\n- Dogs bark at the mailman daily." and extractive.words_of(cut) == 9
+    stub = passages.as_summary(passages.passages_of(measured, 7, rule))  # a 1-word stub is dropped
+    assert stub == "- Dogs bark at the mailman daily."
+
+
+def test_links_emoji_and_stamps_never_become_passages():
+    text = ("[2022-03-27 21:41] Dmitry S: Hello World, the meeting moved to Friday at noon\n"
+            "[2022-03-27 21:46] Dmitry S: https://maps.google.com/?q=51.5,-0.12\n[2022-03-27 21:47] Ana: 😊\n")
+    units = passages.Units.of(text, [len(text)], "lines")
+    assert units.texts[0] == "Dmitry S: Hello World, the meeting moved to Friday at noon"
+    chosen = passages.select(units, np.array([0.1, 5.0, 9.0]), 40, passages.Rule(min_words=0))
+    assert chosen == [0]
+
+
+def test_lead_and_textrank_are_cut_to_the_word_count(shared_data):
+    row = json.loads((shared_data / "summaries" / "long_doc_dev.jsonl").read_text().splitlines()[20])
+    text = row["document"]
+    for name in extractive.BASELINES:
+        summary = extractive.baseline(name, text, 120)
+        assert extractive.words_of(summary) == 120
+        flat = _collapse(text)
+        for line in summary.splitlines()[:-1]:  # whole sentences of the document, in its order
+            assert _collapse(line) in flat
+    assert _collapse(extractive.lead(text, 12)) == " ".join(text.split()[:12])
+    with pytest.raises(ValueError, match="unknown extractive"):
+        extractive.baseline("random", text, 10)
+
+
+@pytest.mark.slow
+def test_passages_mode_on_a_pdf_cites_pages_and_copies_the_document(loaded, shared_data):
+    path = shared_data / "pdfs" / "pm_dmca_uscopyrightoffice.pdf"
+    request = SummaryRequest(paths=[path], mode="passages", length="short")
+    events = list(pipeline.summarize(request, threading.Event(), loaded=loaded))
+    (done,) = [e for e in events if isinstance(e, SummaryDone)]
+    (key,) = [e for e in events if isinstance(e, KeyPassages)]
+    assert done.key_passages == key.passages and len(done.key_passages) >= 2
+    assert done.stats["mode"] == "passages" and done.stats["output_tokens"] == 0
+    assert not done.stats.get("fallback") and not done.stats.get("quality_flags")
+    from app.ingest.detect import load_document
+
+    model_text = _collapse(load_document(path).text_for_model())
+    lines = done.summary.splitlines()
+    assert len(lines) == len(done.key_passages) and all(line.startswith("- ") for line in lines)
+    for line, passage in zip(lines, done.key_passages, strict=True):
+        assert _collapse(line[2:]) in model_text  # the document's own words
+        assert passage.page is not None and 1 <= passage.page <= 18
+    assert extractive.words_of(done.summary) <= passages.WORDS["short"] + len(lines)
+
+
+def test_passages_through_an_evicting_cache_and_cancel(loaded, sample_path):
+    """Beyond the context (here: a context of 300 tokens) the SepLLM cache is read and probed on forks
+    as it goes, so passages come from the whole document, not only its end, in bounded memory."""
+    from sepllm_core.config import CacheConfig
+
+    text = sample_path.read_text(encoding="utf-8")
+    config = CacheConfig(initial=4, separators=64, local=96, max_entries=256, chunk_size=128)
+    ctx = ModeContext(tokenizer=loaded.tokenizer, frame=pipeline.prompts.chat_frame(loaded.tokenizer),
+                      kind="report", length="medium", style="bullets", language="English", focus=None,
+                      document_ids=[], context_tokens=300, text=text)
+    run = DocumentRun(loaded.model, loaded.tokenizer, config, threading.Event(), 0)
+    events = list(passages.passages_mode(run, ctx))
+    (key,) = [e for e in events if isinstance(e, KeyPassages)]
+    assert key.measured.cache_policy == "sepllm" and run.stats.kv_entries_peak <= 256 + 128
+    scored = key.measured.positions - key.measured.doc_offset  # every document token scored once, by a probe
+    assert scored.tolist() == list(range(len(key.measured.token_ends)))
+    starts = [p.start for p in key.passages]
+    assert starts == sorted(starts) and min(starts) < len(text) // 2  # not only the recent window
+    for p in key.passages:
+        assert _collapse(p.text) in _collapse(text)
+
+    cancel = threading.Event()
+    run = DocumentRun(loaded.model, loaded.tokenizer, config.with_(chunk_size=64), cancel, 0)
+    from app.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        for event in passages.passages_mode(run, ctx):
+            if isinstance(event, MemorySample):
+                cancel.set()
+    assert run.document_done < 1000  # stopped within a chunk or two, long before the end
