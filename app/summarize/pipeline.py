@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import Cancelled, DocumentError, ResourceError, SepSumError
+from app.ingest.source_map import SourceMap
 from app.request import cache_config as request_cache_config
 from app.request import estimate_for_request
-from app.ingest.source_map import SourceMap
 from app.summarize import evidence, prompts
 from app.summarize.events import (
     DocumentLoaded,
