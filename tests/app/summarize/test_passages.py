@@ -34,7 +34,7 @@ def test_scores_follow_the_mass_and_select_keeps_document_order():
                                  mass=np.zeros((2, 1, len(ids_ends)), dtype=np.float32), layers=(0, 1))
     measured.mass[:, 0, 12] = 1.0  # a token of the third sentence
     measured.mass[:, 0, 6] = 0.5  # one of the second
-    rule = passages.Rule(layers=(0, 1), units="sentences", redundancy=1.0, min_words=0)
+    rule = passages.Rule(layers=(0, 1), norm=0.0, units="sentences", redundancy=1.0, min_words=0, debias=False)
     units = passages.Units.of(text, ids_ends, "sentences")
     scores = passages.unit_scores(measured, units.spans, rule, units.token_units)
     assert scores.argmax() == 2 and scores[1] == pytest.approx(0.5) and scores[0] == 0
