@@ -22,7 +22,7 @@ import numpy as np
 from app.summarize.extractive import cut_words, words_of
 from app.summarize.sentences import is_transcript, split_sentences
 
-WORDS = {"short": 40, "medium": 150, "long": 300}
+WORDS = {"short": 30, "medium": 150, "long": 300}
 """Word budget of a passages summary per length setting (the model modes' token limits, in words)."""
 
 _SPEAKER_LINE = re.compile(r"^\s*[#\w][\w .'()#-]{0,40}:\s")
@@ -67,16 +67,24 @@ class Rule:
         to the document's end (or, through a bounded cache, each probe's window end).
     """
 
-    layers: tuple[int, int] = (10, 29)
-    norm: float = 0.0
-    units: str = "lines"
-    redundancy: float = 0.6
+    layers: tuple[int, int] = (5, 20)
+    norm: float = 1.0
+    units: str = "sentences"
+    redundancy: float = 0.5
     min_words: int = 4
     skip_first: int = 0
-    debias: bool = False
+    debias: bool = True
 
 
 DEFAULT_RULE = Rule()
+"""Chosen on the TUNE half of long_doc_dev (medium length): docs/benchmarks/summary_quality.md."""
+SHORT_RULE = Rule(units="lines", min_words=8)
+"""Chosen on the TUNE half of dialogue_dev (short length): whole speaker turns, at least 8 words."""
+
+
+def rule_for(length: str) -> Rule:
+    """The selection rule tuned for a summary length (short summaries were tuned on dialogues)."""
+    return SHORT_RULE if length == "short" else DEFAULT_RULE
 
 
 @dataclass
@@ -193,10 +201,17 @@ def _distance_prior(index: np.ndarray, weights: np.ndarray, step: int | None) ->
     return np.maximum(means[bins], 1e-9)
 
 
+def _content_words(text: str) -> int:
+    """Words of what was said (a speaker's name left out) with two letters or more: a bibliography line
+    ("IEEE, 2013, pp. 1-8.") or a row of numbers has few."""
+    said = _SPEAKER_LINE.sub("", text, count=1)
+    return sum(1 for piece in said.split() if sum(ch.isalpha() for ch in piece) >= 2)
+
+
 def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RULE) -> list[int]:
     """Indices of the chosen units, best first, up to ``words`` words, skipping units under
     ``rule.min_words`` words while others remain (a link counts as none) and near-duplicates."""
-    lengths = [words_of(_SPEAKER_LINE.sub("", t, count=1)) for t in units.texts]  # what was said, not who
+    lengths = [_content_words(t) for t in units.texts]
     # a bare link or an emoji says nothing to a reader (and a copied link reads as garbage): never chosen
     order = sorted((i for i in range(len(units.spans)) if lengths[i] and not _URL.search(units.texts[i])),
                    key=lambda i: (-scores[i], i))
@@ -268,12 +283,13 @@ def as_summary(passages: Sequence[Passage]) -> str:
     return "\n".join(f"- {p.text}" for p in passages)
 
 
-def probe_every(config: Any, footer_tokens: int) -> int | None:
+def probe_every(config: Any, prompt_tokens: int) -> int | None:
     """Document tokens between two probes of a bounded cache: what its recent window surely still holds
-    after a read (None: a full cache, probed once at the end)."""
+    after a read, besides the protected instruction header and the probe's footer (``prompt_tokens``);
+    None for a full cache, probed once at the end."""
     if not config.bounded:
         return None
-    window = config.max_entries - config.initial - config.separators - footer_tokens
+    window = config.max_entries - config.initial - config.separators - prompt_tokens
     if not config.fill_recent:
         window = config.local
     return max(window, 16)
@@ -296,7 +312,7 @@ def measure(run: Any, session: Any, text: str, header: Sequence[int], document: 
     footer = list(footer)
     yield from run.feed(session, list(header), protect=True)
     offset = len(header)
-    step = probe_every(session.cache_config, len(footer)) or max(len(document), 1)
+    step = probe_every(session.cache_config, len(header) + len(footer)) or max(len(document), 1)
     positions, masses, layers = [], [], ()
     for begin in range(0, len(document), step):
         yield from run.feed(session, document[begin:begin + step], document=True)
@@ -349,7 +365,7 @@ def reading_cache(run: Any, total_tokens: int, context_tokens: int) -> Any:
     return config.full().with_(chunk_size=config.chunk_size, kv_quant=config.kv_quant)
 
 
-def passages_mode(run: Any, ctx: Any, decoding: Any = None, rule: Rule = DEFAULT_RULE) -> Iterator[Any]:
+def passages_mode(run: Any, ctx: Any, decoding: Any = None, rule: Rule | None = None) -> Iterator[Any]:
     """The ``passages`` mode: read the document, measure the instruction's attention, present the best
     passages as the summary (no decoding). Yields reading events and :class:`KeyPassages`; returns
     :class:`~app.summarize.runner.Generated` (``yield from``)."""
@@ -364,8 +380,8 @@ def passages_mode(run: Any, ctx: Any, decoding: Any = None, rule: Rule = DEFAULT
     session = run.session(config)
     measured = yield from measure(run, session, text, header, document, ends, footer)
     yield Stage("choosing passages", f"{len(measured.positions)} entries measured, {config.policy} cache")
-    chosen = passages_of(measured, word_budget(ctx.length, ctx.token_limit), rule, ctx.document_language,
-                         ctx.source_map)
+    chosen = passages_of(measured, word_budget(ctx.length, ctx.token_limit), rule or rule_for(ctx.length),
+                         ctx.document_language, ctx.source_map)
     shown = chosen
     run.key_passages = shown
     yield KeyPassages(getattr(ctx, "path", ""), tuple(shown), measured)

@@ -27,6 +27,7 @@ def _statuses(window: MainWindow) -> list[str]:
 
 def test_dropped_pdf_and_chat_stream_summaries_with_memory_samples(make_window, shared_data, qtbot):
     window = make_window()
+    window.settings["mode"] = "single"  # a model-written summary streams; the default (key passages) arrives whole
     pdf = shared_data / "pdfs" / "pl_scotus-transcript-p1.pdf"
     chat = shared_data / "chats" / "whatsapp" / "chatminer__test_ddmmyy_24hrs.txt"
     assert drop_files(window.drop_zone, [pdf, chat])
