@@ -28,6 +28,8 @@ WORDS = {"short": 30, "medium": 150, "long": 300}
 _SPEAKER_LINE = re.compile(r"^\s*[#\w][\w .'()#-]{0,40}:\s")
 MIN_CUT_WORDS = 3
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)  # a passage of a bare link says nothing (and reads as garbage)
+_HEADING = re.compile(r"^\s*#{1,6}\s")  # a Markdown heading names a topic; it is not a passage
+_LEADING_MARKUP = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)*[*_]*")  # list marks, emphasis
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,8 @@ def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RU
     ``rule.min_words`` words while others remain (a link counts as none) and near-duplicates."""
     lengths = [_content_words(t) for t in units.texts]
     # a bare link or an emoji says nothing to a reader (and a copied link reads as garbage): never chosen
-    order = sorted((i for i in range(len(units.spans)) if lengths[i] and not _URL.search(units.texts[i])),
+    order = sorted((i for i in range(len(units.spans))
+                    if lengths[i] and not _URL.search(units.texts[i]) and not _HEADING.match(units.texts[i])),
                    key=lambda i: (-scores[i], i))
     order = [i for i in order if lengths[i] >= rule.min_words] + [i for i in order if lengths[i] < rule.min_words]
     vectors = units.vectors if rule.redundancy < 1.0 else None
@@ -260,6 +263,9 @@ def passages_of(measured: Measured, words: int, rule: Rule = DEFAULT_RULE, langu
     result = []
     for index, text in sorted(zip(chosen, texts, strict=False)):
         start, end = spans[index]
+        if len(text.split()) < len(units.texts[index].split()):
+            text += " …"  # cut to the length asked for: the reader sees that the sentence goes on
+        text = _LEADING_MARKUP.sub("", text, count=1) or text  # the bullet is added by as_summary
         page, time = _location(source_map, start, end)
         result.append(Passage(start, end, text, float(scores[index]), page, time))
     return result
