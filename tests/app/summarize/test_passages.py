@@ -41,9 +41,20 @@ def test_scores_follow_the_mass_and_select_keeps_document_order():
     chosen = passages.passages_of(measured, 16, rule)
     assert [p.text for p in chosen] == ["Cats sleep all day long.", "Dogs bark at the mailman daily."]
     cut = passages.as_summary(passages.passages_of(measured, 9, rule))  # the lower-ranked passage is cut
-    assert cut == "- Cats sleep all\n- Dogs bark at the mailman daily." and extractive.words_of(cut) == 9
+    assert cut == "- Cats sleep all …\n- Dogs bark at the mailman daily." and extractive.words_of(cut) == 9
     stub = passages.as_summary(passages.passages_of(measured, 7, rule))  # a 1-word stub is dropped
     assert stub == "- Dogs bark at the mailman daily."
+
+
+def test_markdown_headings_are_never_passages_and_list_marks_are_not_repeated():
+    text = "# Water report\n\n- **The reservoir fell to 40 percent in May.**\n\n2. Farms were exempt from the ban."
+    ends = list(range(1, len(text) + 1))  # one token a character: every unit gets mass
+    measured = passages.Measured(text=text, token_ends=ends, doc_offset=0, positions=np.arange(len(ends)),
+                                 mass=np.ones((2, 1, len(ends)), dtype=np.float32), layers=(0, 1))
+    rule = passages.Rule(layers=(0, 1), norm=0.0, units="sentences", redundancy=1.0, min_words=0, debias=False)
+    chosen = passages.passages_of(measured, 40, rule)
+    assert [p.text for p in chosen] == ["The reservoir fell to 40 percent in May.", "Farms were exempt from the ban."]
+    assert passages.as_summary(passages.passages_of(measured, 4, rule)) == "- The reservoir fell to …"
 
 
 def test_links_emoji_and_stamps_never_become_passages():
@@ -85,7 +96,7 @@ def test_passages_mode_on_a_pdf_cites_pages_and_copies_the_document(loaded, shar
     lines = done.summary.splitlines()
     assert len(lines) == len(done.key_passages) and all(line.startswith("- ") for line in lines)
     for line, passage in zip(lines, done.key_passages, strict=True):
-        assert _collapse(line[2:]) in model_text  # the document's own words
+        assert _collapse(line[2:].removesuffix(" …")) in model_text  # the document's own words (… where cut)
         assert passage.page is not None and 1 <= passage.page <= 18
     assert extractive.words_of(done.summary) <= passages.WORDS["medium"]
     assert len({p.page for p in done.key_passages}) >= 3  # from across the document, not one end
