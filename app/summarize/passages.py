@@ -27,7 +27,9 @@ WORDS = {"short": 30, "medium": 150, "long": 300}
 
 _SPEAKER_LINE = re.compile(r"^\s*[#\w][\w .'()#-]{0,40}:\s")
 MIN_CUT_WORDS = 3
+MIN_FILLER_WORDS = 2  # below the rule's minimum, a unit fills the budget only with 2+ content words
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)  # a passage of a bare link says nothing (and reads as garbage)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _HEADING = re.compile(r"^\s*#{1,6}\s")  # a Markdown heading names a topic; it is not a passage
 _LEADING_MARKUP = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)*[*_]*")  # list marks, emphasis
 _TRAILING_MARKUP = re.compile(r"(?<=\S)[*_]+$")  # the end of an emphasis
@@ -205,6 +207,13 @@ def _distance_prior(index: np.ndarray, weights: np.ndarray, step: int | None) ->
     return np.maximum(means[bins], 1e-9)
 
 
+def _reading_words(text: str) -> int:
+    """Words toward the length budget: Chinese and Japanese have no spaces, so each of their characters
+    counts as one (a whole line of a Chinese report counted as one word, and 10 lines made a "short" summary)."""
+    cjk = len(_CJK.findall(text))
+    return cjk + words_of(_CJK.sub(" ", text)) if cjk else words_of(text)
+
+
 def _content_words(text: str) -> int:
     """Words of what was said (a speaker's name left out) with two letters or more: a bibliography line
     ("IEEE, 2013, pp. 1-8.") or a row of numbers has few."""
@@ -220,7 +229,10 @@ def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RU
     order = sorted((i for i in range(len(units.spans))
                     if lengths[i] and not _URL.search(units.texts[i]) and not _HEADING.match(units.texts[i])),
                    key=lambda i: (-scores[i], i))
-    order = [i for i in order if lengths[i] >= rule.min_words] + [i for i in order if lengths[i] < rule.min_words]
+    full = [i for i in order if lengths[i] >= rule.min_words]
+    short = [i for i in order if lengths[i] < rule.min_words]
+    fillers = [i for i in short if lengths[i] >= MIN_FILLER_WORDS]
+    order = full + (fillers if full or fillers else short)  # "Gif", "Reply": only when nothing else is left
     vectors = units.vectors if rule.redundancy < 1.0 else None
     chosen: list[int] = []
     total = 0
@@ -234,7 +246,7 @@ def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RU
             if similarity > rule.redundancy:
                 continue
         chosen.append(index)
-        total += words_of(units.texts[index])
+        total += _reading_words(units.texts[index])
     return chosen
 
 
