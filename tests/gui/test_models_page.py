@@ -16,6 +16,7 @@ from app.engine import catalog, download, fit, registry
 from app.engine.hardware import Machine, probe
 from app.gui.models_page import ModelsDialog
 from tests.app.engine.hub_server import LOOPBACK_COMMIT, HubRepo, LoopbackHub
+from tests.conftest import refuse_network
 
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 GB = 1_000_000_000
@@ -230,15 +231,7 @@ def test_a_pre_run_refusal_names_the_fix_in_the_window(installed_home):
 
 
 def test_the_window_and_get_models_open_without_the_network(make_window, qtbot, monkeypatch):
-    import socket
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network connection attempted: {args}")
-
-    for name in ("connect", "connect_ex"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    refuse_network(monkeypatch)
     window = make_window()
     window.models_action.trigger()
     assert window.models_dialog.table.rowCount() == len(catalog.load())

@@ -23,6 +23,7 @@ from app.engine import catalog, download, registry
 from app.engine.catalog import CatalogFile
 from app.errors import Cancelled, DownloadError
 from tests.app.engine.hub_server import LOOPBACK_COMMIT, HubRepo, LoopbackHub
+from tests.conftest import refuse_network
 
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SAMPLE = Path(__file__).resolve().parents[3] / "resources" / "sample.md"
@@ -261,16 +262,7 @@ def test_the_downloaded_model_summarizes_with_every_connection_refused(loopback,
     assert main(["models", "list"]) == 0
     assert NAME in capsys.readouterr().out
 
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise AssertionError(f"network connection attempted while summarizing: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    attempts = refuse_network(monkeypatch)
     assert main(["summarize", str(SAMPLE), "--model", NAME, "--length", "short", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert attempts == []

@@ -14,6 +14,7 @@ from app.engine.estimate import estimate_memory, preflight_tokens
 from app.engine.hardware import Machine, probe
 from app.request import cache_config as cache_config_for
 from app.summarize.events import SummaryRequest
+from tests.conftest import refuse_network
 
 GB = 1_000_000_000
 
@@ -155,15 +156,7 @@ def test_cli_catalog_json_matches_the_estimator(installed_home, capsys):
 
 
 def test_catalog_and_list_never_touch_the_network(installed_home, capsys, monkeypatch):
-    import socket
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network connection attempted: {args}")
-
-    for name in ("connect", "connect_ex"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    refuse_network(monkeypatch)
     assert main(["models", "catalog"]) == 0
     assert main(["models", "list"]) == 0
     assert "smollm2-135m-instruct" in capsys.readouterr().out
