@@ -3,6 +3,7 @@ words the source does not hold as "(unsupported: 2,000)"."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from app.summarize.evidence import SentenceEvidence
@@ -10,6 +11,7 @@ from app.summarize.evidence import SentenceEvidence
 MAX_LABELS = 3
 QUOTED_WORDS = 6  # a sources line opens with the sentence's first words, so the reader finds it
 NO_SOURCE = "[no source found]"
+_LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s+")  # a bullet's mark is not the sentence's words
 
 
 def citation(sentence: SentenceEvidence) -> str:
@@ -50,7 +52,7 @@ def sources_block(sentences: Sequence[SentenceEvidence]) -> str:
     for sentence in sentences:
         notes = " ".join(part for part in (citation(sentence), remark(sentence)) if part)
         if notes:
-            words = sentence.text.split()
+            words = _LIST_MARK.sub("", sentence.text, count=1).split()
             opening = " ".join(words[:QUOTED_WORDS]) + (" …" if len(words) > QUOTED_WORDS else "")
             lines.append(f'- "{opening}" {notes}')
     return "Sources:\n" + "\n".join(lines) if lines else ""

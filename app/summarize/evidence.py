@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,10 +142,34 @@ def align(summary: str, source_map: SourceMap, language: str | None = None,
     return results
 
 
+def from_passages(summary: str, passages: Sequence[Any], source_map: SourceMap,
+                  language: str | None = None) -> list[SentenceEvidence] | None:
+    """Evidence of a summary made of key passages (:class:`app.summarize.passages.Passage`): each one's own
+    span of the source, score 1, found where its text stands in ``summary``; None when one is not there
+    (then :func:`align` searches). A passage has no sentence to search for: the model chose that span."""
+    facts_source = SourceFacts(source_map.text, [unit.time for unit in source_map.units if unit.time])
+    check_names = (language or "en") not in _NO_NAME_CHECK
+    results: list[SentenceEvidence] = []
+    cursor = 0
+    for passage in passages:
+        start = summary.find(passage.text, cursor)
+        if start < 0:
+            return None
+        end = cursor = start + len(passage.text)
+        units = [source_map.unit_at(passage.start), source_map.unit_at(max(passage.start, passage.end - 1))]
+        evidence = [Evidence(unit, passage.start, passage.end, 1.0)
+                    for number, unit in enumerate(units) if unit is not None and unit not in units[:number]]
+        results.append(SentenceEvidence(passage.text, start, end, evidence,
+                                        check_facts(passage.text, facts_source, check_names), 1.0))
+    return results
+
+
 def check(summary: str, source_map: SourceMap, language: str | None = None, skip: int = 0,
-          translated: bool = False) -> EvidenceReport:
-    """:func:`align` wrapped with the shares for ``stats``."""
-    return EvidenceReport(align(summary, source_map, language, skip, translated))
+          translated: bool = False, passages: Sequence[Any] = ()) -> EvidenceReport:
+    """:func:`align` wrapped with the shares for ``stats``; with the ``passages`` the summary shows,
+    :func:`from_passages`."""
+    exact = from_passages(summary, passages, source_map, language) if passages else None
+    return EvidenceReport(exact if exact is not None else align(summary, source_map, language, skip, translated))
 
 
 def grounded_share(sentences: list[SentenceEvidence], threshold: float = GROUNDED_SCORE) -> float | None:

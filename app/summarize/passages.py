@@ -12,6 +12,7 @@ document's own words, in its own language.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,18 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _HEADING = re.compile(r"^\s*#{1,6}\s")  # a Markdown heading names a topic; it is not a passage
 _LEADING_MARKUP = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)*[*_]*")  # list marks, emphasis
 _TRAILING_MARKUP = re.compile(r"(?<=\S)[*_]+$")  # the end of an emphasis
+_DIGIT = re.compile(r"\d")
+_CODE_MARKS = re.compile(r"[{}\[\];=<>#*/\\|_@^~`]")  # not ( ) or $: prose has them
+_STOPWORD_LISTS = {"en": "STOPWORDS_EN_PLUS", "fr": "STOPWORDS_FRENCH", "de": "STOPWORDS_GERMAN",
+                   "es": "STOPWORDS_SPANISH", "it": "STOPWORDS_ITALIAN", "pt": "STOPWORDS_PORTUGUESE",
+                   "nl": "STOPWORDS_DUTCH", "sv": "STOPWORDS_SWEDISH", "da": "STOPWORDS_DANISH",
+                   "nb": "STOPWORDS_NORWEGIAN", "tr": "STOPWORDS_TURKISH", "ru": "STOPWORDS_RUSSIAN"}
+_EMPHASIS = re.compile(r"(?<!\w)[*_]{1,3}(?=\S)|(?<=\S)[*_]{1,3}(?!\w)")  # Markdown *, **, _ around words
+_LETTERS = re.compile(r"[^\W\d_]+")
+_BACK_MATTER = re.compile(
+    r"^[ \t]*(?:\d{1,2}\.?[ \t]+)?(?:references|bibliography|works cited|literature cited|literatur|"
+    r"literaturverzeichnis|références|bibliographie|referencias|bibliografía|bibliografia|"
+    r"riferimenti bibliografici|参考文献)[ \t]*:?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -187,12 +200,18 @@ class Units:
     token_units: np.ndarray
     texts: list[str]
     vectors: Any
+    back_matter: int = 2**62  # char offset where the works cited begin (units from there come last)
+    common_words: frozenset[str] = frozenset()  # the document language's common words (prose test)
 
     @classmethod
     def of(cls, text: str, token_ends: Sequence[int], units: str = "lines", language: str | None = None) -> Units:
+        from app.ingest.language import guess_language
+
         spans = candidate_units(text, units, language)
         texts = [_display(" ".join(text[s:e].split())) for s, e in spans]
-        return cls(spans, unit_of_tokens(spans, token_ends), texts, _tfidf(texts) if texts else None)
+        common = common_words(language or guess_language(text))
+        return cls(spans, unit_of_tokens(spans, token_ends), texts, _tfidf(texts) if texts else None,
+                   back_matter_start(text), common)
 
 
 def _distance_prior(index: np.ndarray, weights: np.ndarray, step: int | None) -> np.ndarray:
@@ -221,18 +240,64 @@ def _content_words(text: str) -> int:
     return sum(1 for piece in said.split() if sum(ch.isalpha() for ch in piece) >= 2)
 
 
+def reads_as_prose(text: str, common: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether a unit reads as a sentence rather than a table row, code, or a list of names and numbers:
+    under 30 % of its tokens hold a digit, under 20 % code marks, and (with ``common``, the language's
+    common words, and 8+ tokens) at least one common word."""
+    text = _EMPHASIS.sub("", _SPEAKER_LINE.sub("", text, count=1))  # a speaker ("#Person1#:"), **bold**: not code
+    tokens = text.split()
+    if not tokens:
+        return False
+    if sum(bool(_DIGIT.search(token)) for token in tokens) >= 0.3 * len(tokens):
+        return False
+    if sum(bool(_CODE_MARKS.search(token)) for token in tokens) >= 0.2 * len(tokens):
+        return False
+    return not common or len(tokens) < 8 or any(word.lower() in common for word in _LETTERS.findall(text))
+
+
+@functools.cache
+def common_words(language: str) -> frozenset[str]:
+    """bm25s's stop-word list of ``language`` (NLTK's for English), empty for a language it lacks."""
+    import bm25s.stopwords as lists
+
+    name = _STOPWORD_LISTS.get(language)
+    return frozenset(getattr(lists, name)) if name else frozenset()
+
+
+def _starts_mid_sentence(text: str) -> bool:
+    """A sentence that begins with a small letter (no speaker before it) is the tail of one cut by a page
+    or column break ("be answered from the context ...")."""
+    return text[:1].islower()
+
+
+def back_matter_start(text: str) -> int:
+    """Char offset of a closing "References" / "Bibliography" heading in the second half of ``text``
+    (what follows lists works cited, not what the document says), else ``len(text)``."""
+    found = [match for match in _BACK_MATTER.finditer(text) if match.start() >= len(text) // 2]
+    return found[-1].start() if found else len(text)
+
+
 def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RULE) -> list[int]:
-    """Indices of the chosen units, best first, up to ``words`` words, skipping units under
-    ``rule.min_words`` words while others remain (a link counts as none) and near-duplicates."""
+    """Indices of the chosen units, best first, up to ``words`` words, skipping near-duplicates.
+
+    Units are taken tier by tier: sentences of ``rule.min_words`` content words or more first, then
+    shorter ones of 2+, then the rest (one-word lines, table rows, code, the works cited after a
+    closing "References" heading): a document of tables still gets passages, a paper gets its prose.
+    A bare link, a heading or a line without a word is never chosen."""
     lengths = [_content_words(t) for t in units.texts]
-    # a bare link or an emoji says nothing to a reader (and a copied link reads as garbage): never chosen
     order = sorted((i for i in range(len(units.spans))
                     if lengths[i] and not _URL.search(units.texts[i]) and not _HEADING.match(units.texts[i])),
                    key=lambda i: (-scores[i], i))
-    full = [i for i in order if lengths[i] >= rule.min_words]
-    short = [i for i in order if lengths[i] < rule.min_words]
-    fillers = [i for i in short if lengths[i] >= MIN_FILLER_WORDS]
-    order = full + (fillers if full or fillers else short)  # "Gif", "Reply": only when nothing else is left
+    cited = units.back_matter
+
+    def tier(i: int) -> int:
+        if units.spans[i][0] >= cited or not reads_as_prose(units.texts[i], units.common_words):
+            return 2
+        if lengths[i] < MIN_FILLER_WORDS:
+            return 2
+        return 0 if lengths[i] >= rule.min_words and not _starts_mid_sentence(units.texts[i]) else 1
+
+    order.sort(key=tier)  # stable: by score inside each tier
     vectors = units.vectors if rule.redundancy < 1.0 else None
     chosen: list[int] = []
     total = 0

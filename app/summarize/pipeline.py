@@ -219,7 +219,9 @@ def summarize_text(text: str, loaded, request: SummaryRequest, cancel: threading
     report = evidence.check(generated.text, source_map, language.code,
                             skip=len(notice) if notice and generated.text.startswith(notice) else 0,
                             translated=_translated(language.code, metadata, quality["fallback"] or
-                                                   attempt_mode in EXTRACTIVE_MODES))
+                                                   attempt_mode in EXTRACTIVE_MODES),
+                            passages=run.key_passages if quality["fallback"] or attempt_mode in EXTRACTIVE_MODES
+                            else ())
     stats.update(report.stats())
     outline = outline_for(source_map, report, run.key_passages, language.code)
     yield SummaryDone(path, generated.text, stats, key_passages=tuple(run.key_passages),

@@ -76,5 +76,5 @@ def test_cited_text(shared_data):
                      f"- Misty and Brock got married in Kanto on 12 May 2017. {NO_SOURCE} "
                      "(unsupported: 12 May 2017, Kanto)\n- Ok")
     assert sources_block(report.sentences).splitlines()[1:] == [
-        '- "- Meowth was on holiday in …" [2016-09-11 20:25]',
-        f'- "- Misty and Brock got married …" {NO_SOURCE} (unsupported: 12 May 2017, Kanto)']
+        '- "Meowth was on holiday in the …" [2016-09-11 20:25]',  # the quote is the sentence's words, no bullet
+        f'- "Misty and Brock got married in …" {NO_SOURCE} (unsupported: 12 May 2017, Kanto)']

@@ -66,6 +66,33 @@ def test_links_emoji_and_stamps_never_become_passages():
     assert chosen == [0]
 
 
+def test_a_paper_gives_its_prose_not_its_tables_code_or_works_cited(shared_data):
+    from app.ingest.detect import load_document
+
+    text = load_document(shared_data / "pdfs" / "un_DPR_paper_2col_13p.pdf").text_for_model()
+    units = passages.Units.of(text, [len(text)], "sentences")
+    common = units.common_words
+    assert passages.reads_as_prose("Our DPR trained using 1,000 examples already outperforms BM25.", common)
+    assert passages.reads_as_prose("- **The reservoir fell to 40 percent in May.**", common)
+    assert not passages.reads_as_prose("Sim Loss Retrieval Accuracy Top-1 Top-5 Top-20 Top-100", common)
+    assert not passages.reads_as_prose("#define SWAP_ALLOCATE(nr) (e) #define emulate_sigs()", common)
+    assert not passages.reads_as_prose("Jane Bromley, Isabelle Guyon, Yann LeCun, Eduard Sackinger, Roopak Shah", common)
+    cited = text.index("References", len(text) // 2)
+    assert units.back_matter == cited - (len(text[:cited]) - len(text[:cited].rstrip(" \t")))
+    # the works cited, a table row and a sentence cut by a column break rank first: prose is still chosen
+    table = next(i for i, t in enumerate(units.texts) if t.startswith("Dataset Train Dev Test"))
+    fragment = next(i for i, t in enumerate(units.texts) if t[:1].islower() and len(t.split()) > 8)
+    scores = np.ones(len(units.spans))
+    scores[[table, fragment]] = 50.0
+    scores[[i for i, (start, _) in enumerate(units.spans) if start >= units.back_matter]] = 100.0
+    chosen = passages.select(units, scores, 150, passages.DEFAULT_RULE)
+    assert chosen and table not in chosen and fragment not in chosen
+    assert all(units.spans[i][0] < units.back_matter for i in chosen)
+    assert all(passages.reads_as_prose(units.texts[i], common) for i in chosen)
+    only_tables = passages.Units.of("Austria 8.9 83,879 Vienna.\nBelgium 11.5 30,689 Brussels.", [20], "sentences")
+    assert passages.select(only_tables, np.array([1.0, 3.0]), 8, passages.Rule(min_words=0)) == [1, 0]  # still shown
+
+
 def test_lead_and_textrank_are_cut_to_the_word_count(shared_data):
     row = json.loads((shared_data / "summaries" / "long_doc_dev.jsonl").read_text().splitlines()[20])
     text = row["document"]
@@ -100,6 +127,11 @@ def test_passages_mode_on_a_pdf_cites_pages_and_copies_the_document(loaded, shar
         assert passage.page is not None and 1 <= passage.page <= 18
     assert extractive.words_of(done.summary) <= passages.WORDS["medium"]
     assert len({p.page for p in done.key_passages}) >= 3  # from across the document, not one end
+    # each passage's evidence is its own span (no search that could miss it), cited with its page
+    assert len(done.sentences) == len(done.key_passages) and done.stats["grounded_share"] == 1.0
+    for sentence, passage in zip(done.sentences, done.key_passages, strict=True):
+        assert sentence.text == passage.text and done.summary[sentence.start:sentence.end] == passage.text
+        assert sentence.evidence[0].start == passage.start and sentence.evidence[0].unit.page == passage.page
 
 
 def test_passages_through_an_evicting_cache_and_cancel(loaded, sample_path):
