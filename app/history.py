@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS summaries (
     status      TEXT NOT NULL,
     summary     TEXT NOT NULL DEFAULT '',
     stats       TEXT NOT NULL DEFAULT '{}',
-    message     TEXT NOT NULL DEFAULT ''
+    message     TEXT NOT NULL DEFAULT '',
+    evidence    TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS summaries_started ON summaries(started_at);
 """
@@ -53,10 +54,29 @@ class HistoryEntry:
     summary: str
     stats: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # as evidence_json wrote it
 
     @property
     def incomplete(self) -> bool:
         return self.status in ("running", "incomplete", "cancelled")
+
+    def evidence_objects(self) -> dict[str, tuple[Any, ...]]:
+        """The stored citations, key passages and outline as the summary view takes them."""
+        from app.summarize.evidence import SentenceEvidence
+        from app.summarize.outline import OutlineEntry
+        from app.summarize.passages import Passage
+
+        kinds = {"sentences": SentenceEvidence, "key_passages": Passage, "outline": OutlineEntry}
+        try:
+            return {name: tuple(kind.from_json(item) for item in self.evidence.get(name, ()))
+                    for name, kind in kinds.items()}
+        except (KeyError, TypeError, ValueError):  # written by another version: the summary alone
+            return {}
+
+
+def evidence_json(evidence: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """A finished run's ``sentences``, ``key_passages`` and ``outline`` (their ``to_json``) for storing."""
+    return {name: [item.to_json() for item in items] for name, items in evidence.items() if items}
 
 
 class History:
@@ -70,6 +90,9 @@ class History:
         # WAL keeps earlier commits readable after a crash mid-write.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(summaries)")}
+        if "evidence" not in columns:  # a history written before citations were kept
+            self._db.execute("ALTER TABLE summaries ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}'")
         self._db.commit()
 
     def close(self) -> None:
@@ -108,13 +131,16 @@ class History:
         self._db.commit()
 
     def finish(self, entry_id: int, *, status: str, summary: str = "", stats: dict[str, Any] | None = None,
-               message: str = "") -> None:
-        """Close a run as ``done``, ``incomplete``/``cancelled`` (text kept) or ``failed``."""
+               message: str = "", evidence: dict[str, Any] | None = None) -> None:
+        """Close a run as ``done``, ``incomplete``/``cancelled`` (text kept) or ``failed``; ``evidence``: its
+        sentences, key passages and outline (objects with ``to_json``), shown again with the summary."""
         if status not in STATUSES:
             raise ValueError(f"unknown history status {status!r}: use one of {', '.join(STATUSES)}")
         self._db.execute(
-            "UPDATE summaries SET status = ?, summary = ?, stats = ?, message = ?, updated_at = ? WHERE id = ?",
-            (status, summary, json.dumps(stats or {}, default=str), message, time.time(), entry_id),
+            "UPDATE summaries SET status = ?, summary = ?, stats = ?, message = ?, evidence = ?, updated_at = ? "
+            "WHERE id = ?",
+            (status, summary, json.dumps(stats or {}, default=str), message,
+             json.dumps(evidence_json(evidence or {}), ensure_ascii=False), time.time(), entry_id),
         )
         self._db.commit()
 
@@ -148,4 +174,5 @@ def _entry(row: sqlite3.Row) -> HistoryEntry:
         summary=row["summary"],
         stats=json.loads(row["stats"] or "{}"),
         message=row["message"],
+        evidence=json.loads(row["evidence"] or "{}"),
     )

@@ -520,7 +520,8 @@ class MainWindow(QMainWindow):
     def _finish_history(self, view: QueueEntry, status: str, message: str = "") -> None:
         if view.history_id is None:
             return
-        self.history.finish(view.history_id, status=status, summary=view.text, stats=view.stats, message=message)
+        self.history.finish(view.history_id, status=status, summary=view.text, stats=view.stats, message=message,
+                            evidence=view.evidence)
         view.history_id = None
         self.history_view.refresh()
 
@@ -605,7 +606,7 @@ class MainWindow(QMainWindow):
             self.summary_view.clear(meta)
             self.summary_view.show_error(f"Could not summarize {Path(entry.path).name}", entry.message)
         else:
-            self.summary_view.set_result(entry.summary, entry.stats, meta, state=state)
+            self.summary_view.set_result(entry.summary, entry.stats, meta, state=state, **entry.evidence_objects())
         self.shown_job = None
         self._show_notice(None)
 

@@ -53,6 +53,14 @@ class SourceUnit:
             data["paragraph"] = self.number
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourceUnit:
+        """The unit :meth:`to_json` wrote (its place in ``document.units`` is not kept: ``index`` -1)."""
+        time = data.get("time")
+        return cls(int(data["start"]), int(data["end"]), str(data.get("unit", "paragraph")), -1,
+                   int(data.get("paragraph", 0)), data.get("page"),
+                   datetime.fromisoformat(time) if time else None, data.get("author"))
+
 
 class SourceMap:
     """``text`` (exactly ``document.text_for_model()``) and its units, in order, non-overlapping."""

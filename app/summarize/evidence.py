@@ -53,6 +53,11 @@ class Evidence:
         data.update(start=self.start, end=self.end, score=round(self.score, 3), label=self.unit.label())
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evidence:
+        """What :meth:`to_json` wrote (the unit keeps its label; its own span is the evidence's)."""
+        return cls(SourceUnit.from_json(data), int(data["start"]), int(data["end"]), float(data.get("score", 0.0)))
+
 
 @dataclass(frozen=True)
 class SentenceEvidence:
@@ -76,7 +81,16 @@ class SentenceEvidence:
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "start": self.start, "end": self.end, "score": round(self.score, 3),
-                "evidence": [item.to_json() for item in self.evidence], "unsupported": self.unsupported}
+                "evidence": [item.to_json() for item in self.evidence], "unsupported": self.unsupported,
+                "checked": self.checked}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SentenceEvidence:
+        """What :meth:`to_json` wrote; the supported facts are not kept, the unsupported ones are."""
+        return cls(str(data["text"]), int(data["start"]), int(data["end"]),
+                   [Evidence.from_json(item) for item in data.get("evidence", ())],
+                   [Fact("unsupported", str(text), False) for text in data.get("unsupported", ())],
+                   float(data.get("score", 0.0)), bool(data.get("checked", True)))
 
 
 @dataclass(frozen=True)

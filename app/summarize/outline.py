@@ -46,6 +46,12 @@ class OutlineEntry:
                 "line": self.line, "evidence": {"start": self.line_start, "end": self.line_end,
                                                 "label": self.line_label, "source": self.source}}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutlineEntry:
+        link = data["evidence"]
+        return cls(str(data["label"]), int(data["start"]), int(data["end"]), str(data["line"]), int(link["start"]),
+                   int(link["end"]), str(link["label"]), str(link["source"]), dict(data["from"]), dict(data["to"]))
+
 
 def outline_for(source_map: SourceMap, report: EvidenceReport | None = None, key_passages: Sequence[Any] = (),
                 language: str | None = None) -> list[OutlineEntry]:

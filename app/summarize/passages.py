@@ -69,6 +69,11 @@ class Passage:
             data["time"] = self.time
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Passage:
+        return cls(int(data["start"]), int(data["end"]), str(data["text"]), float(data.get("score", 0.0)),
+                   data.get("page"), data.get("time"))
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -39,7 +39,10 @@ _PROMPT_PATTERNS = (
     re.compile(r"\bHere is (?:part \d+|the (?:report|paper|story|meeting transcript|conversation))\b",
                re.IGNORECASE),
     re.compile(r"\bWrite in (?:the language of|[A-Z][a-z]+\.)", re.IGNORECASE),
-    re.compile(r"\brepeat(?:ing)? yourself\b|\bas you (?:requested|asked)\b", re.IGNORECASE),
+    re.compile(r"\brepeat(?:ing)? (?:yourself|myself)\b|\bas you (?:requested|asked)\b", re.IGNORECASE),
+    # the instruction paraphrased (eval rouge on dialogue_dev, single mode, after a retry: "Fully rewritten as
+    # follows, using only facts stated directly and not repeating myself.")
+    re.compile(r"\busing only (?:the )?facts\b|\b(?:rewritten|summari[sz]ed|written) as follows\b", re.IGNORECASE),
     # the assistant talking to the user or about the format instead of the document (walk over the shared data:
     # "Please go ahead and share the next part of the conversation, which will help me improve it further",
     # "it's not repeated again in this exact same 5 bullet points format")

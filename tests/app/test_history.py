@@ -61,3 +61,50 @@ def test_entries_newest_first_and_unknown_status_rejected(isolated_home):
         history.finish(first, status="exploded")
     history.delete(first)
     assert [e.id for e in history.entries()] == [second]
+
+
+def test_citations_key_passages_and_outline_come_back_from_history(isolated_home, shared_data):
+    from app.ingest.detect import load_document
+    from app.ingest.source_map import SourceMap
+    from app.summarize.citations import render_cited
+    from app.summarize.evidence import check
+    from app.summarize.outline import outline_for
+    from app.summarize.passages import Passage
+
+    source_map = SourceMap.from_document(load_document(shared_data / "pdfs/pl_issue-982_CreativityInML_paper.pdf"))
+    summary = ("- Gatys, Ecker and Bethge separated the style of an image from its content.\n"
+               "- The network was trained on 4,000 paintings in Vienna.")
+    report = check(summary, source_map, "en")
+    unit = source_map.units[2]
+    passages = (Passage(unit.start, unit.start + 40, source_map.text[unit.start:unit.start + 40], 0.5, page=3),)
+    outline = outline_for(source_map, report, passages, "en")
+    assert len(outline) == 8 and report.sentences[1].unsupported  # a real outline, a flagged number
+    evidence = {"sentences": tuple(report.sentences), "key_passages": passages, "outline": tuple(outline)}
+    history = History()
+    entry_id = history.start("pokemon.txt")
+    history.finish(entry_id, status="done", summary=summary, stats={}, evidence=evidence)
+    history.close()
+
+    restored = History().get(entry_id).evidence_objects()
+    assert render_cited(summary, restored["sentences"]) == render_cited(summary, report.sentences)
+    assert [s.unsupported for s in restored["sentences"]] == [s.unsupported for s in report.sentences]
+    assert restored["key_passages"] == passages
+    assert [e.to_json() for e in restored["outline"]] == [e.to_json() for e in outline]
+
+
+def test_a_history_written_before_evidence_was_kept_opens(isolated_home):
+    import sqlite3
+
+    paths.ensure(paths.history_db().parent)
+    old = sqlite3.connect(paths.history_db())
+    old.execute("CREATE TABLE summaries (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, "
+                "title TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '', "
+                "settings TEXT NOT NULL DEFAULT '{}', started_at REAL NOT NULL, updated_at REAL NOT NULL, "
+                "status TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '', stats TEXT NOT NULL DEFAULT '{}', "
+                "message TEXT NOT NULL DEFAULT '')")
+    old.execute("INSERT INTO summaries (path, started_at, updated_at, status, summary) "
+                "VALUES ('a.pdf', 1, 1, 'done', '- old')")
+    old.commit()
+    old.close()
+    [entry] = History().entries()
+    assert (entry.summary, entry.evidence, entry.evidence_objects()["sentences"]) == ("- old", {}, ())

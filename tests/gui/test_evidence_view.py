@@ -132,6 +132,15 @@ def test_a_real_run_shows_citations(make_window, shared_data, qtbot):
     cited = [item for item in sentences if item.evidence]
     links = [text for text, fmt, _ in _fragments(window.summary_view.browser) if fmt.isAnchor()]
     assert len(links) >= len(cited)
+    shown = window.summary_view.browser.toPlainText()
+
+    # Reopened from the History tab after a restart: the same citations and key passages, still links.
+    window.close()
+    again = make_window()
+    again.history_view.list.setCurrentRow(0)
+    assert again.summary_view.browser.toPlainText() == shown
+    assert [text for text, fmt, _ in _fragments(again.summary_view.browser) if fmt.isAnchor()] == links
+    assert again.summary_view.evidence_panel.passages.count() == len(view.evidence["key_passages"])
 
 
 def test_export_keeps_the_evidence(pokemon_window, tmp_path):

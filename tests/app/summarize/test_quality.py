@@ -176,3 +176,13 @@ def test_the_fallback_line_says_why():
 
     line = describe([Flag("prompt_echo", "x"), Flag("url", "y")])
     assert line == "The model's summary repeated its instructions and copied raw links; showing the key passages instead."
+
+
+def test_a_paraphrased_instruction_is_an_echo(shared_data):
+    """Single mode's second try on dialogsum_test_122 (`sepsum eval rouge`, session 9) passed the checks then."""
+    rows = (json.loads(line) for line in (shared_data / "summaries" / "dialogue_dev.jsonl").read_text().splitlines())
+    source = next(row["dialogue"] for row in rows if row["id"] == "dialogsum_test_122")
+    summary = ("#Person1 #: Did you work in a charity organization?\n"
+               "Fully rewritten as follows, using only facts stated directly and not repeating myself.")
+    flags = check_summary(summary, source_text=source, language="en", prompt_texts=INSTRUCTIONS)
+    assert "prompt_echo" in {flag.kind for flag in flags}
