@@ -125,7 +125,7 @@ def align(summary: str, source_map: SourceMap, language: str | None = None,
     source_spans = split_sentences(source_map.text, language)
     source_tokens = [tokens(source_map.text[start:end], language) for start, end in source_spans]
     queries = [tokens(summary[start:end], language) for start, end in spans]
-    facts_source = SourceFacts(source_map.text, [unit.time for unit in source_map.units if unit.time])
+    facts_source = SourceFacts(source_map.text, [unit.time for unit in source_map.units if unit.time], language)
     check_names = (language or "en") not in _NO_NAME_CHECK
     # The summary sentences join the index so each query can be scored against itself: that self-score
     # turns BM25 (unbounded, query-dependent) into a share comparable across sentences.
@@ -161,7 +161,7 @@ def from_passages(summary: str, passages: Sequence[Any], source_map: SourceMap,
     """Evidence of a summary made of key passages (:class:`app.summarize.passages.Passage`): each one's own
     span of the source, score 1, found where its text stands in ``summary``; None when one is not there
     (then :func:`align` searches). A passage has no sentence to search for: the model chose that span."""
-    facts_source = SourceFacts(source_map.text, [unit.time for unit in source_map.units if unit.time])
+    facts_source = SourceFacts(source_map.text, [unit.time for unit in source_map.units if unit.time], language)
     check_names = (language or "en") not in _NO_NAME_CHECK
     results: list[SentenceEvidence] = []
     cursor = 0

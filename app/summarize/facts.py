@@ -45,14 +45,16 @@ class Fact:
 
 
 class SourceFacts:
-    """What the source holds, normalised once: number values, dates, times and words (casefolded)."""
+    """What the source holds, normalised once: number values (those spelled out in words too, in the
+    languages text2num reads: "fourteen thousand feet" holds 14,000), dates, times and words (casefolded)."""
 
-    def __init__(self, text: str, times: list[datetime] | None = None):
+    def __init__(self, text: str, times: list[datetime] | None = None, language: str | None = None):
         self.text = text
         self.numbers: set[str] = set()
-        for match in _NUMBER.finditer(text):
-            self.numbers.update(_values(match.group()))
-            self.numbers.update(_canonical(part) for part in re.split(r"[,.'’\u00a0\u202f ]", match.group()))
+        for written in (text, spelled_as_digits(text, language or "en")):
+            for match in _NUMBER.finditer(written):
+                self.numbers.update(_values(match.group()))
+                self.numbers.update(_canonical(part) for part in re.split(r"[,.'’\u00a0\u202f ]", match.group()))
         self.dates = {key for pattern in _DATES for match in pattern.finditer(text)
                       for date in _interpretations(match) for key in _date_keys(date)}
         for when in times or []:
@@ -60,6 +62,20 @@ class SourceFacts:
         self.times = set(_TIME.findall(text)) | {f"{when:%H:%M}" for when in times or []}
         self.words = {word.casefold() for word in _WORD.findall(text)}
         self.words.update(word.casefold().removesuffix("'s").removesuffix("’s") for word in _WORD.findall(text))
+
+
+SPELLED_LANGUAGES = frozenset({"en", "fr", "es", "pt", "de", "nl", "da", "it"})  # what text2num reads
+
+
+def spelled_as_digits(text: str, language: str) -> str:
+    """``text`` with its numbers written in words turned into digits (text2num's alpha2digit), "" for a
+    language it does not read. Human summaries of the dev stories wrote "14,000 feet" and "$5 a month"
+    where the story says "fourteen thousand feet" and "five dollars": those are supported, not invented."""
+    if language not in SPELLED_LANGUAGES:
+        return ""
+    from text_to_num import alpha2digit
+
+    return str(alpha2digit(text, language, threshold=0))  # "two miles" too: a summary may write "2 miles"
 
 
 def check_facts(sentence: str, source: SourceFacts, check_names: bool = True) -> list[Fact]:

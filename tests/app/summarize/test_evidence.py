@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.ingest.detect import load_document
@@ -104,6 +106,21 @@ def test_facts_normalise_numbers_and_dates():
         "users, at 15:19 and 16:00 on 2023-11-25.", source)}
     assert facts == {"1 000": True, "1000": True, "2,000": False, "Nov. 24, 2023": True, "2023-11-24": True,
                      "3.5": True, "12,345": True, "15:19": True, "16:00": False, "2023-11-25": False}
+
+
+def test_numbers_the_source_spells_out_are_supported(shared_data):
+    """Sentences of the human reference summaries of two dev stories, whose numbers the story writes in
+    words; an invented amount stays unsupported."""
+    rows = {row["id"]: row for row in map(json.loads, (shared_data / "summaries" / "long_doc_dev.jsonl")
+                                         .read_text(encoding="utf-8").splitlines())}
+    story = SourceFacts(rows["squality_test_62997"]["document"], language="en")
+    facts = {f.text: f.supported for f in check_facts(
+        "Set 14,000 feet in the sky, he was laid off 10 years ago; he'll pay 50,000 credits, not 70,000.", story)}
+    assert facts == {"14,000": True, "10": True, "50,000": True, "70,000": False}
+    dues = SourceFacts(rows["squality_test_51336"]["document"], language="en")
+    assert [f.supported for f in check_facts("She must pay $5 a month.", dues)] == [True]
+    assert SourceFacts("vingt-deux enfants", language="fr").numbers >= {"22"}
+    assert "22" not in SourceFacts("vingt-deux enfants", language="ja").numbers  # a language text2num lacks
 
 
 def test_facts_names():
