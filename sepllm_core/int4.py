@@ -6,8 +6,8 @@ contexts that is most of the step (~9.5 of ~16 ms at 512 tokens of context, one 
 kernel took 5.1 ms for the default model's decoder and head against 9.5 ms for oneDNN's packed
 bf16 (one thread, each weight read once per step, as in decode). For a prefill chunk the kernel
 is ~3x *slower* than bf16 (512 rows), so only the decode step uses these weights; prefill keeps
-the model's bf16 weights (the int4 copy costs 0.56 byte per parameter on top of them: half a
-byte of code, and a bf16 scale and zero per 32).
+the model's bf16 weights (the int4 copy costs 0.625 byte per parameter on top of them: half a
+byte of code, and a bf16 scale and zero, 4 bytes, per 32).
 
 The format is llama.cpp's Q4_1 in torch's layout: each run of :data:`GROUP_SIZE` inputs of an
 output feature has a scale ``s`` and a zero ``z`` (bf16) and codes ``q`` in 0..15, and the weight

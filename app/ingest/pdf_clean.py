@@ -14,6 +14,7 @@ _MAX_GRID_LINES = 1000
 _EDGE_LINES = 4  # header/footer candidates: this many non-blank lines at the top and the bottom
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
+_LINE_NUMBER = re.compile(r"^(\d{1,2})(?:\s+(.*)|$)")  # a transcript's line number and the line's text
 _PAGE_NUMBER = re.compile(
     r"^(?:page|p\.|seite|página|pagina|стр\.?|страница)?\s*[-–—(\[]?\s*#\s*[-–—)\]]?"
     r"(?:\s*(?:of|/|von|de|di|из)\s*#)?$",
@@ -127,6 +128,38 @@ def furniture_indices(pages: list[list[str]]) -> list[set[int]]:
     ]
 
 
+def strip_line_numbers(lines: list[str]) -> list[str]:
+    """A page of a numbered transcript (court, deposition: "12 The above-entitled matter came on for oral")
+    without its line numbers, its numbered lines run together so sentences are whole again; a numbered
+    line with no text, or a line without a number (a header), is a paragraph break. Other pages come
+    back as they are.
+
+    Numbered: 10+ lines with text, 60 % of them opening with 1, 2, 3 ... (in order, 80 % of the steps +1)."""
+    filled = [line for line in lines if line.strip()]
+    numbered = [int(match.group(1)) for line in filled
+                if (match := _LINE_NUMBER.match(line.strip()))]
+    if len(filled) < 10 or len(numbered) < 0.6 * len(filled):
+        return lines
+    steps = sum(1 for a, b in zip(numbered, numbered[1:], strict=False) if b == a + 1)
+    if steps < 0.8 * (len(numbered) - 1):
+        return lines
+    result: list[str] = []
+    paragraph: list[str] = []
+    for line in filled:
+        match = _LINE_NUMBER.match(line.strip())
+        if match and (match.group(2) or "").strip():
+            paragraph.append(match.group(2).strip())
+            continue
+        if paragraph:
+            result += [" ".join(paragraph), ""]
+            paragraph = []
+        if not match:  # a running header or footer line stays a line of its own
+            result += [line.strip(), ""]
+    if paragraph:
+        result.append(" ".join(paragraph))
+    return result
+
+
 def join_page(lines: list[str]) -> str:
     """Trimmed lines into page text with at most one blank line in a row."""
     text = "\n".join(line.strip() for line in lines)
@@ -138,7 +171,8 @@ def clean_pages(raw_pages: list[str | None]) -> tuple[list[str], list[list[str]]
 
     Order: furniture is found on the raw grid (before columns are split, so a header that spans
     both columns is seen whole), then columns are put in reading order, whitespace is collapsed,
-    and words hyphenated across lines are rejoined using the document's own vocabulary.
+    a numbered transcript's line numbers go, and words hyphenated across lines are rejoined using the
+    document's own vocabulary.
     ``None`` pages (unreadable, skipped) come back as empty strings.
     """
     grids = [(text or "").split("\n") for text in raw_pages]
@@ -148,7 +182,7 @@ def clean_pages(raw_pages: list[str | None]) -> tuple[list[str], list[list[str]]
     for grid, keys, drop in zip(grids, key_lines, furniture_indices(key_lines), strict=True):
         removed_pages.append([keys[i] for i in sorted(drop)])
         body = [line for i, line in enumerate(grid) if i not in drop]
-        ordered_pages.append(grid_to_lines("\n".join(order_columns(body))))
+        ordered_pages.append(strip_line_numbers(grid_to_lines("\n".join(order_columns(body)))))
     vocabulary = vocabulary_of("\n".join("\n".join(lines) for lines in ordered_pages))
     texts = [join_page(dehyphenate(lines, vocabulary)) for lines in ordered_pages]
     return texts, removed_pages

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from app.ingest.pdf_clean import garbled_share
 from app.summarize.extractive import cut_words, words_of
 from app.summarize.sentences import is_transcript, split_sentences
 
@@ -28,6 +29,7 @@ WORDS = {"short": 30, "medium": 150, "long": 300}
 
 _SPEAKER_LINE = re.compile(r"^\s*[#\w][\w .'()#-]{0,40}:\s")
 MIN_CUT_WORDS = 3
+GARBLED = 0.2  # a unit with this share of mojibake letters (app.ingest.pdf_clean.garbled_share) is never shown
 MIN_FILLER_WORDS = 2  # below the rule's minimum, a unit fills the budget only with 2+ content words
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)  # a passage of a bare link says nothing (and reads as garbage)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
@@ -41,6 +43,7 @@ _STOPWORD_LISTS = {"en": "STOPWORDS_EN_PLUS", "fr": "STOPWORDS_FRENCH", "de": "S
                    "nl": "STOPWORDS_DUTCH", "sv": "STOPWORDS_SWEDISH", "da": "STOPWORDS_DANISH",
                    "nb": "STOPWORDS_NORWEGIAN", "tr": "STOPWORDS_TURKISH", "ru": "STOPWORDS_RUSSIAN"}
 _EMPHASIS = re.compile(r"(?<!\w)[*_]{1,3}(?=\S)|(?<=\S)[*_]{1,3}(?!\w)")  # Markdown *, **, _ around words
+_CJK_CLAUSE = re.compile(r"[，。；！？,;]")  # what a sentence has and a table cell or heading lacks
 _LETTERS = re.compile(r"[^\W\d_]+")
 _BACK_MATTER = re.compile(
     r"^[ \t]*(?:\d{1,2}\.?[ \t]+)?(?:references|bibliography|works cited|literature cited|literatur|"
@@ -243,19 +246,31 @@ def _reading_words(text: str) -> int:
 
 def _content_words(text: str) -> int:
     """Words of what was said (a speaker's name left out) with two letters or more: a bibliography line
-    ("IEEE, 2013, pp. 1-8.") or a row of numbers has few."""
+    ("IEEE, 2013, pp. 1-8.") or a row of numbers has few. Chinese and Japanese count a word per two
+    characters (they have no spaces: a whole sentence was one "word" and never a candidate)."""
     said = _SPEAKER_LINE.sub("", text, count=1)
-    return sum(1 for piece in said.split() if sum(ch.isalpha() for ch in piece) >= 2)
+    hanzi = len(_CJK.findall(said))
+    if hanzi:
+        said = _CJK.sub(" ", said)
+    return hanzi // 2 + sum(1 for piece in said.split() if sum(ch.isalpha() for ch in piece) >= 2)
 
 
 def reads_as_prose(text: str, common: frozenset[str] | set[str] = frozenset()) -> bool:
-    """Whether a unit reads as a sentence rather than a table row, code, or a list of names and numbers:
-    under 30 % of its tokens hold a digit, under 20 % code marks, and (with ``common``, the language's
-    common words, and 8+ tokens) at least one common word."""
+    """Whether a unit reads as a sentence rather than a table row, code, mojibake, or a list of names and
+    numbers: under 30 % of its tokens hold a digit, under 20 % code marks, letters of one script per word,
+    Chinese or Japanese not in short space-separated cells, and (with ``common``, the language's common
+    words, and 8+ tokens) at least one common word."""
     text = _EMPHASIS.sub("", _SPEAKER_LINE.sub("", text, count=1))  # a speaker ("#Person1#:"), **bold**: not code
     tokens = text.split()
     if not tokens:
         return False
+    hanzi = len(_CJK.findall(text))
+    if hanzi and hanzi >= 0.5 * sum(ch.isalpha() for ch in text):
+        # Chinese and Japanese write sentences without spaces: tokens are not words, short spaced runs
+        # are table cells, figures are counted by character, and a sentence has a comma or a full stop
+        digits = sum(ch.isdigit() for ch in text)
+        short_cells = len(tokens) >= 4 and sorted(map(len, tokens))[len(tokens) // 2] <= 8
+        return not short_cells and digits < 0.3 * (hanzi + digits) and bool(_CJK_CLAUSE.search(text))
     if sum(bool(_DIGIT.search(token)) for token in tokens) >= 0.3 * len(tokens):
         return False
     if sum(bool(_CODE_MARKS.search(token)) for token in tokens) >= 0.2 * len(tokens):
@@ -291,10 +306,12 @@ def select(units: Units, scores: np.ndarray, words: int, rule: Rule = DEFAULT_RU
     Units are taken tier by tier: sentences of ``rule.min_words`` content words or more first, then
     shorter ones of 2+, then the rest (one-word lines, table rows, code, the works cited after a
     closing "References" heading): a document of tables still gets passages, a paper gets its prose.
-    A bare link, a heading or a line without a word is never chosen."""
+    A bare link, a heading, a line without a word or mojibake (a font without a Unicode map on part of
+    a page: "ಘΒΕͨ୯ޠ") is never chosen."""
     lengths = [_content_words(t) for t in units.texts]
     order = sorted((i for i in range(len(units.spans))
-                    if lengths[i] and not _URL.search(units.texts[i]) and not _HEADING.match(units.texts[i])),
+                    if lengths[i] and not _URL.search(units.texts[i]) and not _HEADING.match(units.texts[i])
+                    and garbled_share(units.texts[i]) < GARBLED),
                    key=lambda i: (-scores[i], i))
     cited = units.back_matter
 

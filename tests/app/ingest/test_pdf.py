@@ -14,7 +14,14 @@ import pytest
 from app.errors import DocumentError, PasswordRequired
 from app.ingest.limits import Limits
 from app.ingest.pdf import page_ranges, read_pdf
-from app.ingest.pdf_clean import clean_pages, find_gutter, furniture_indices, is_page_number, order_columns
+from app.ingest.pdf_clean import (
+    clean_pages,
+    find_gutter,
+    furniture_indices,
+    is_page_number,
+    order_columns,
+    strip_line_numbers,
+)
 from app.ingest.pdf_pages import extract_pages
 from tests.conftest import IN_CI
 
@@ -146,6 +153,16 @@ def test_repeated_headers_and_page_numbers_removed(pdfs):
     assert "MUST be removed before printing" not in text  # a repeated proof note
     assert "substantial presence test" in flat(text)
     assert doc.metadata["header_footer_lines_removed"] >= 50
+
+
+def test_transcript_line_numbers_go_and_sentences_are_whole(pdfs):
+    text = read_pdf(pdfs / "pl_scotus-transcript-p1.pdf", limits=IN_PROCESS).units[0].text
+    assert "The above-entitled matter came on for oral argument before the Supreme Court of the United States" \
+           " at 1:01 p.m." in text
+    assert text.startswith("Official - Subject to Final Review\n\nIN THE SUPREME COURT")  # a header stays a line
+    assert not [line for line in text.splitlines() if line[:1].isdigit()]
+    numbered_list = [f"{n} item number {n} of the list" for n in range(1, 4)] + ["A closing line."] * 8
+    assert strip_line_numbers(numbered_list) == numbered_list  # too few numbered lines: left alone
 
 
 def test_furniture_detection_rules():

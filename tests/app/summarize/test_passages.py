@@ -93,6 +93,30 @@ def test_a_paper_gives_its_prose_not_its_tables_code_or_works_cited(shared_data)
     assert passages.select(only_tables, np.array([1.0, 3.0]), 8, passages.Rule(min_words=0)) == [1, 0]  # still shown
 
 
+def test_chinese_sentences_not_table_cells_and_never_mojibake(shared_data):
+    from app.ingest.detect import load_document
+
+    report = load_document(shared_data / "pdfs" / "pl_issue-67_chinese_quarterly_report_22p.pdf").text_for_model()
+    units = passages.Units.of(report, [len(report)], "sentences")
+    sentence = "公司报告期不存在控股股东及其关联方对上市公司的非经营性占用资金。"
+    cells = "持有有限售条件 质押或冻结情况 股东名称 股东性质 持股比例 持股数量 的股份数量"  # the walk's short summary
+    assert sentence in units.texts and cells in " ".join(units.texts)
+    assert passages.reads_as_prose(sentence) and passages._content_words(sentence) >= 4
+    assert not passages.reads_as_prose(cells) and not passages.reads_as_prose("应收账款 74,398,273.08 76,253,768.68")
+    assert not passages.reads_as_prose("收回投资收到的现金")  # a cell: no comma, no full stop
+    ranked = np.array([10.0 if not passages.reads_as_prose(t) else 1.0 for t in units.texts])
+    assert all(passages.reads_as_prose(units.texts[i]) for i in passages.select(units, ranked, 30, passages.SHORT_RULE))
+
+    slides = load_document(shared_data / "pdfs" / "pm_nlp2004slides.pdf").text_for_model()
+    units = passages.Units.of(slides, [len(slides)], "sentences")
+    garbled = [i for i, t in enumerate(units.texts) if t.startswith("ಘΒΕͨ୯ޠ")]
+    assert garbled
+    scores = np.ones(len(units.texts))
+    scores[garbled] = 100.0
+    chosen = passages.select(units, scores, 300, passages.DEFAULT_RULE)
+    assert chosen and not set(garbled) & set(chosen)  # a document of tables and mojibake: its tables only
+
+
 def test_lead_and_textrank_are_cut_to_the_word_count(shared_data):
     row = json.loads((shared_data / "summaries" / "long_doc_dev.jsonl").read_text().splitlines()[20])
     text = row["document"]
