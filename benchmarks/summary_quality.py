@@ -52,6 +52,15 @@ def measure(args: argparse.Namespace) -> None:
 
     out = Path(args.cache_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if args.instruction:  # another instruction after the document: what the passages' attention is measured from
+        from app.summarize import prompts
+
+        original = prompts.instruction
+
+        def instruction(*given: Any, after: bool = False, **named: Any) -> str:
+            return str(args.instruction) if after else original(*given, after=after, **named)
+
+        prompts.instruction = instruction  # type: ignore[assignment]
     request = SummaryRequest(paths=[], mode="passages", style="paragraphs")
     loaded = load_model_for(request)
     todo = []
@@ -284,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=20000, help="skip longer documents (measure)")
     parser.add_argument("--dialogues", type=int, default=100, help="dialogue rows, spread over the file")
     parser.add_argument("--first", default="", help="measure: comma list of row ids to read first, in order")
+    parser.add_argument("--instruction", default="",
+                        help="measure: this instruction after the document instead of the summary prompt's")
     parser.add_argument("--fixed", type=Path, default=None,
                         help="score: take the rule of this earlier TUNE run's JSON instead of searching the grid")
     parser.add_argument("--report", action="store_true", help="score: also score the chosen rule on REPORT")
