@@ -252,6 +252,10 @@ class DocumentView(QFrame):
         self.preview.setExtraSelections([])
         self.preview.setPlainText(text)
 
+    def source(self) -> str | None:
+        """The path of the document shown (None when none is)."""
+        return self._document.source if self._document is not None else None
+
     def show_span(self, start: int, end: int) -> bool:
         """Scroll to and highlight ``[start, end)`` of the model text (a citation, a key passage); the
         preview moves on to that unit when it lies past what is shown. False when the span is not there."""

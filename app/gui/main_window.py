@@ -611,7 +611,14 @@ class MainWindow(QMainWindow):
         self._show_notice(None)
 
     def show_source_span(self, start: int, end: int) -> None:
-        """A citation, outline entry or key passage was clicked: show its span in the Document tab."""
+        """A citation, outline entry or key passage was clicked: show its span in the Document tab, when
+        the document shown is the summary's (a summary reopened from History may be of another one)."""
+        wanted = self.summary_view.meta().get("path")
+        shown = self.document_view.source()
+        if wanted and shown and not _same_file(wanted, shown):
+            self.statusBar().showMessage(f"That passage is in {Path(wanted).name}, not in the document shown: "
+                                         "add that file again to see it", 8000)
+            return
         self.tabs.setCurrentWidget(self.document_view)
         if not self.document_view.show_span(start, end):
             self.statusBar().showMessage("That passage is not in the document shown", 5000)
@@ -748,6 +755,13 @@ def _caption(text: str, parent: QWidget, muted: bool = False) -> QLabel:
     label = QLabel(text, parent)
     label.setObjectName("muted" if muted else "cardTitle")
     return label
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return Path(first).resolve() == Path(second).resolve()
+    except OSError:
+        return first == second
 
 
 def _short(message: str, limit: int = 60) -> str:

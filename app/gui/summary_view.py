@@ -141,6 +141,10 @@ class SummaryView(QFrame):
     def stats(self) -> dict[str, Any]:
         return dict(self._stats)
 
+    def meta(self) -> dict[str, Any]:
+        """What is known of the shown summary's document: title, path, kind, model, settings."""
+        return dict(self._meta)
+
     def clear(self, meta: dict[str, Any] | None = None, state: str = "") -> None:
         self._text = ""
         self._stats = {}

@@ -143,6 +143,24 @@ def test_a_real_run_shows_citations(make_window, shared_data, qtbot):
     assert again.summary_view.evidence_panel.passages.count() == len(view.evidence["key_passages"])
 
 
+def test_a_citation_of_another_document_does_not_highlight_the_one_shown(make_window, shared_data, qtbot):
+    """A summary reopened from History while another file is in the Document tab: its citation offsets
+    would land on unrelated text there, so nothing is highlighted and the status bar names the file."""
+    window = make_window()
+    chat = shared_data / POKEMON
+    source_map = SourceMap.from_document(load_document(chat))
+    window.document_view.set_document(load_document(shared_data / PAPER))
+    window.summary_view.set_result(SUMMARY, {}, {"title": chat.name, "path": str(chat)},
+                                   sentences=check(SUMMARY, source_map, "en").sentences)
+    window.tabs.setCurrentWidget(window.summary_view)
+    links = [pos for _, fmt, pos in _fragments(window.summary_view.browser) if fmt.isAnchor()]
+    with qtbot.waitSignal(window.summary_view.citationClicked):
+        _click_at(qtbot, window.summary_view.browser, links[0])
+    assert window.tabs.currentWidget() is window.summary_view
+    assert window.document_view.highlighted is None
+    assert "pokemon.txt" in window.statusBar().currentMessage()
+
+
 def test_export_keeps_the_evidence(pokemon_window, tmp_path):
     import json
 
