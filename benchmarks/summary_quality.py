@@ -132,7 +132,8 @@ def score(args: argparse.Namespace) -> None:
     from rouge_score import rouge_scorer
 
     from app.summarize import extractive
-    from app.summarize.passages import WORDS, Rule, Units, as_summary, passages_of
+    from app.summarize.candidates import Units
+    from app.summarize.passages import WORDS, Rule, as_summary, passages_of
     from app.summarize.rouge_eval import score as rouge
 
     cache_dir = Path(args.cache_dir)

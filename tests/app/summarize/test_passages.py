@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from app.summarize import extractive, passages, pipeline
+from app.summarize import candidates, extractive, passages, pipeline
 from app.summarize.events import KeyPassages, MemorySample, SummaryDone, SummaryRequest
 from app.summarize.modes import ModeContext
 from app.summarize.runner import DocumentRun
@@ -22,7 +22,7 @@ def test_tokens_go_to_the_unit_they_close():
     spans = split_sentences(text)
     assert [text[s:e] for s, e in spans] == ["First one here.", "Second one.", "Third"]
     # token ends: "First"(5) " one"(9) " here"(14) "."(15) "\n"(16) "Second"(22) ... "  "(30) "Third"(35)
-    units = passages.unit_of_tokens(spans, [5, 9, 14, 15, 16, 22, 26, 27, 29, 35])
+    units = candidates.unit_of_tokens(spans, [5, 9, 14, 15, 16, 22, 26, 27, 29, 35])
     assert units.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 2]  # the line break closes sentence 0
 
 
@@ -35,7 +35,7 @@ def test_scores_follow_the_mass_and_select_keeps_document_order():
     measured.mass[:, 0, 12] = 1.0  # a token of the third sentence
     measured.mass[:, 0, 6] = 0.5  # one of the second
     rule = passages.Rule(layers=(0, 1), norm=0.0, units="sentences", redundancy=1.0, min_words=0, debias=False)
-    units = passages.Units.of(text, ids_ends, "sentences")
+    units = candidates.Units.of(text, ids_ends, "sentences")
     scores = passages.unit_scores(measured, units.spans, rule, units.token_units)
     assert scores.argmax() == 2 and scores[1] == pytest.approx(0.5) and scores[0] == 0
     chosen = passages.passages_of(measured, 16, rule)
@@ -60,7 +60,7 @@ def test_markdown_headings_are_never_passages_and_list_marks_are_not_repeated():
 def test_links_emoji_and_stamps_never_become_passages():
     text = ("[2022-03-27 21:41] Dmitry S: Hello World, the meeting moved to Friday at noon\n"
             "[2022-03-27 21:46] Dmitry S: https://maps.google.com/?q=51.5,-0.12\n[2022-03-27 21:47] Ana: 😊\n")
-    units = passages.Units.of(text, [len(text)], "lines")
+    units = candidates.Units.of(text, [len(text)], "lines")
     assert units.texts[0] == "Dmitry S: Hello World, the meeting moved to Friday at noon"
     chosen = passages.select(units, np.array([0.1, 5.0, 9.0]), 40, passages.Rule(min_words=0))
     assert chosen == [0]
@@ -70,13 +70,13 @@ def test_a_paper_gives_its_prose_not_its_tables_code_or_works_cited(shared_data)
     from app.ingest.detect import load_document
 
     text = load_document(shared_data / "pdfs" / "un_DPR_paper_2col_13p.pdf").text_for_model()
-    units = passages.Units.of(text, [len(text)], "sentences")
+    units = candidates.Units.of(text, [len(text)], "sentences")
     common = units.common_words
-    assert passages.reads_as_prose("Our DPR trained using 1,000 examples already outperforms BM25.", common)
-    assert passages.reads_as_prose("- **The reservoir fell to 40 percent in May.**", common)
-    assert not passages.reads_as_prose("Sim Loss Retrieval Accuracy Top-1 Top-5 Top-20 Top-100", common)
-    assert not passages.reads_as_prose("#define SWAP_ALLOCATE(nr) (e) #define emulate_sigs()", common)
-    assert not passages.reads_as_prose("Jane Bromley, Isabelle Guyon, Yann LeCun, Eduard Sackinger, Roopak Shah", common)
+    assert candidates.reads_as_prose("Our DPR trained using 1,000 examples already outperforms BM25.", common)
+    assert candidates.reads_as_prose("- **The reservoir fell to 40 percent in May.**", common)
+    assert not candidates.reads_as_prose("Sim Loss Retrieval Accuracy Top-1 Top-5 Top-20 Top-100", common)
+    assert not candidates.reads_as_prose("#define SWAP_ALLOCATE(nr) (e) #define emulate_sigs()", common)
+    assert not candidates.reads_as_prose("Jane Bromley, Isabelle Guyon, Yann LeCun, Eduard Sackinger, Roopak Shah", common)
     cited = text.index("References", len(text) // 2)
     assert units.back_matter == cited - (len(text[:cited]) - len(text[:cited].rstrip(" \t")))
     # the works cited, a table row and a sentence cut by a column break rank first: prose is still chosen
@@ -88,8 +88,8 @@ def test_a_paper_gives_its_prose_not_its_tables_code_or_works_cited(shared_data)
     chosen = passages.select(units, scores, 150, passages.DEFAULT_RULE)
     assert chosen and table not in chosen and fragment not in chosen
     assert all(units.spans[i][0] < units.back_matter for i in chosen)
-    assert all(passages.reads_as_prose(units.texts[i], common) for i in chosen)
-    only_tables = passages.Units.of("Austria 8.9 83,879 Vienna.\nBelgium 11.5 30,689 Brussels.", [20], "sentences")
+    assert all(candidates.reads_as_prose(units.texts[i], common) for i in chosen)
+    only_tables = candidates.Units.of("Austria 8.9 83,879 Vienna.\nBelgium 11.5 30,689 Brussels.", [20], "sentences")
     assert passages.select(only_tables, np.array([1.0, 3.0]), 8, passages.Rule(min_words=0)) == [1, 0]  # still shown
 
 
@@ -97,18 +97,18 @@ def test_chinese_sentences_not_table_cells_and_never_mojibake(shared_data):
     from app.ingest.detect import load_document
 
     report = load_document(shared_data / "pdfs" / "pl_issue-67_chinese_quarterly_report_22p.pdf").text_for_model()
-    units = passages.Units.of(report, [len(report)], "sentences")
+    units = candidates.Units.of(report, [len(report)], "sentences")
     sentence = "公司报告期不存在控股股东及其关联方对上市公司的非经营性占用资金。"
     cells = "持有有限售条件 质押或冻结情况 股东名称 股东性质 持股比例 持股数量 的股份数量"  # the walk's short summary
     assert sentence in units.texts and cells in " ".join(units.texts)
-    assert passages.reads_as_prose(sentence) and passages._content_words(sentence) >= 4
-    assert not passages.reads_as_prose(cells) and not passages.reads_as_prose("应收账款 74,398,273.08 76,253,768.68")
-    assert not passages.reads_as_prose("收回投资收到的现金")  # a cell: no comma, no full stop
-    ranked = np.array([10.0 if not passages.reads_as_prose(t) else 1.0 for t in units.texts])
-    assert all(passages.reads_as_prose(units.texts[i]) for i in passages.select(units, ranked, 30, passages.SHORT_RULE))
+    assert candidates.reads_as_prose(sentence) and candidates.content_words(sentence) >= 4
+    assert not candidates.reads_as_prose(cells) and not candidates.reads_as_prose("应收账款 74,398,273.08 76,253,768.68")
+    assert not candidates.reads_as_prose("收回投资收到的现金")  # a cell: no comma, no full stop
+    ranked = np.array([10.0 if not candidates.reads_as_prose(t) else 1.0 for t in units.texts])
+    assert all(candidates.reads_as_prose(units.texts[i]) for i in passages.select(units, ranked, 30, passages.SHORT_RULE))
 
     slides = load_document(shared_data / "pdfs" / "pm_nlp2004slides.pdf").text_for_model()
-    units = passages.Units.of(slides, [len(slides)], "sentences")
+    units = candidates.Units.of(slides, [len(slides)], "sentences")
     garbled = [i for i, t in enumerate(units.texts) if t.startswith("ಘΒΕͨ୯ޠ")]
     assert garbled
     scores = np.ones(len(units.texts))
