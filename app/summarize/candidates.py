@@ -141,9 +141,9 @@ def common_words(language: str) -> frozenset[str]:
 
 
 def starts_mid_sentence(text: str) -> bool:
-    """A sentence that begins with a small letter (no speaker before it) is the tail of one cut by a page
-    or column break ("be answered from the context ...")."""
-    return text[:1].islower()
+    """A sentence that begins with a small letter is the tail of one cut by a page or column break ("be
+    answered from the context ..."); a speaker's line never is (chat names and messages are often lowercase)."""
+    return text[:1].islower() and not _SPEAKER_LINE.match(text)
 
 
 def back_matter_start(text: str) -> int:

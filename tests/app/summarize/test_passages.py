@@ -89,6 +89,8 @@ def test_a_paper_gives_its_prose_not_its_tables_code_or_works_cited(shared_data)
     assert chosen and table not in chosen and fragment not in chosen
     assert all(units.spans[i][0] < units.back_matter for i in chosen)
     assert all(candidates.reads_as_prose(units.texts[i], common) for i in chosen)
+    assert candidates.starts_mid_sentence("be answered from the context")
+    assert not candidates.starts_mid_sentence("mlomb: woah nice")  # a lowercase chat name is no cut sentence
     only_tables = candidates.Units.of("Austria 8.9 83,879 Vienna.\nBelgium 11.5 30,689 Brussels.", [20], "sentences")
     assert passages.select(only_tables, np.array([1.0, 3.0]), 8, passages.Rule(min_words=0)) == [1, 0]  # still shown
 
