@@ -188,15 +188,18 @@ def clean_pages(raw_pages: list[str | None]) -> tuple[list[str], list[list[str]]
     return texts, removed_pages
 
 
+_MOJIBAKE_CATEGORIES = frozenset({"Co", "Cc", "Cs", "Cn"})  # private use, control, surrogate, unassigned
+
+
 def garbled_share(text: str) -> float:
-    """Share of letters that look like mojibake: U+FFFD, private-use or control characters, or
+    """Share of letters that look like mojibake: U+FFFD, private-use, control or unassigned characters, or
     letters whose script differs from the previous letter's inside one word (Greek glued to kana
     is what fonts without a Unicode map produce)."""
     bad = total = 0
     for word in text.split():
         previous = None
         for char in word:
-            if char == "\ufffd" or unicodedata.category(char) in {"Co", "Cc", "Cs"}:
+            if char == "\ufffd" or unicodedata.category(char) in _MOJIBAKE_CATEGORIES:
                 bad += 1
                 total += 1
                 continue
@@ -208,6 +211,22 @@ def garbled_share(text: str) -> float:
                 bad += 1
             previous = script
     return bad / total if total else 0.0
+
+
+def mixed_script_words(text: str) -> tuple[int, int]:
+    """(words whose letters come from more than one script or that hold an unassigned or private-use
+    character, words with a non-ASCII letter): a line of
+    mojibake between ASCII numbers and labels ("1.000 ༏ଠ PERSON2 1.000౻໦޹உ") has a low
+    :func:`garbled_share` but most of its non-ASCII words mix scripts; Arabic, Japanese or accented
+    Latin words do not."""
+    mixed = foreign = 0
+    for word in text.split():
+        if not any(char.isalpha() and not char.isascii() for char in word):
+            continue
+        foreign += 1
+        mixed += len({_script_family(char) for char in word if char.isalpha()}) > 1 \
+            or any(unicodedata.category(char) in _MOJIBAKE_CATEGORIES for char in word)
+    return mixed, foreign
 
 
 def _script_family(char: str) -> str:

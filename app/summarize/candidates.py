@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ingest.pdf_clean import garbled_share
+from app.ingest.pdf_clean import garbled_share, mixed_script_words
 from app.summarize.extractive import words_of
 from app.summarize.sentences import is_transcript, split_sentences
 
@@ -33,6 +33,7 @@ _STOPWORD_LISTS = {"en": "STOPWORDS_EN_PLUS", "fr": "STOPWORDS_FRENCH", "de": "S
 _EMPHASIS = re.compile(r"(?<!\w)[*_]{1,3}(?=\S)|(?<=\S)[*_]{1,3}(?!\w)")  # Markdown *, **, _ around words
 _CJK_CLAUSE = re.compile(r"[，。；！？,;]")  # what a sentence has and a table cell or heading lacks
 _LETTERS = re.compile(r"[^\W\d_]+")
+_INITIAL = re.compile(r"(?<![^\W\d_])[^\W\d_]\.")  # one letter and a full stop: an initial or abbreviation
 _BACK_MATTER = re.compile(
     r"^[ \t]*(?:\d{1,2}\.?[ \t]+)?(?:references|bibliography|works cited|literature cited|literatur|"
     r"literaturverzeichnis|références|bibliographie|referencias|bibliografía|bibliografia|"
@@ -110,13 +111,13 @@ def content_words(text: str) -> int:
 
 def reads_as_prose(text: str, common: frozenset[str] | set[str] = frozenset()) -> bool:
     """Whether a unit reads as a sentence rather than a table row, code, mojibake, or a list of names and
-    numbers: under 30 % of its tokens hold a digit, under 20 % code marks, letters of one script per word,
-    Chinese or Japanese not in short space-separated cells, and (with ``common``, the language's common
-    words, and 8+ tokens) at least one common word."""
+    numbers: under 30 % of its tokens hold a digit, under 20 % code marks, under 30 % neither letter nor
+    digit ("- - -"), Chinese or Japanese not in short space-separated cells, and (with ``common``, the
+    language's common words, and 8+ tokens) at least one common word other than an initial."""
     text = _EMPHASIS.sub("", _SPEAKER_LINE.sub("", text, count=1))  # a speaker ("#Person1#:"), **bold**: not code
     tokens = text.split()
-    if not tokens:
-        return False
+    if not tokens or sum(not any(ch.isalnum() for ch in token) for token in tokens) >= 0.3 * len(tokens):
+        return False  # rules and separators: "- - - - - - x"
     hanzi = len(_CJK.findall(text))
     if hanzi and hanzi >= 0.5 * sum(ch.isalpha() for ch in text):
         # Chinese and Japanese write sentences without spaces: tokens are not words, short spaced runs
@@ -128,7 +129,8 @@ def reads_as_prose(text: str, common: frozenset[str] | set[str] = frozenset()) -
         return False
     if sum(bool(_CODE_MARKS.search(token)) for token in tokens) >= 0.2 * len(tokens):
         return False
-    return not common or len(tokens) < 8 or any(word.lower() in common for word in _LETTERS.findall(text))
+    words = _LETTERS.findall(_INITIAL.sub(" ", text))  # "D.C." holds no common word "d"
+    return not common or len(tokens) < 8 or any(word.lower() in common for word in words)
 
 
 @functools.cache
@@ -156,8 +158,10 @@ def back_matter_start(text: str) -> int:
 def shown_ever(text: str) -> bool:
     """Whether a unit may be shown at all: a bare link, a Markdown heading, a line without a word or
     mojibake (a font without a Unicode map on part of a page: "ಘΒΕͨ୯ޠ") never is."""
-    return bool(content_words(text)) and not _URL.search(text) and not _HEADING.match(text) \
-        and garbled_share(text) < GARBLED
+    if not content_words(text) or _URL.search(text) or _HEADING.match(text) or garbled_share(text) >= GARBLED:
+        return False
+    mixed, foreign = mixed_script_words(text)
+    return mixed < 2 or mixed < 0.3 * foreign
 
 
 def tier(units: Units, index: int, min_words: int) -> int:

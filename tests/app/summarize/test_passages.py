@@ -89,6 +89,9 @@ def test_a_paper_gives_its_prose_not_its_tables_code_or_works_cited(shared_data)
     assert chosen and table not in chosen and fragment not in chosen
     assert all(units.spans[i][0] < units.back_matter for i in chosen)
     assert all(candidates.reads_as_prose(units.texts[i], common) for i in chosen)
+    caption = ": - - - - - - - - - - - - - - - - - x Washington, D.C. Tuesday, January 13, 2009"  # SCOTUS, p. 1
+    assert not candidates.reads_as_prose(caption, common)
+    assert candidates.reads_as_prose("J. R. R. Tolkien wrote it in 1937 for his children, and it sold well.", common)
     assert candidates.starts_mid_sentence("be answered from the context")
     assert not candidates.starts_mid_sentence("mlomb: woah nice")  # a lowercase chat name is no cut sentence
     only_tables = candidates.Units.of("Austria 8.9 83,879 Vienna.\nBelgium 11.5 30,689 Brussels.", [20], "sentences")
@@ -113,6 +116,10 @@ def test_chinese_sentences_not_table_cells_and_never_mojibake(shared_data):
     units = candidates.Units.of(slides, [len(slides)], "sentences")
     garbled = [i for i, t in enumerate(units.texts) if t.startswith("ಘΒΕͨ୯ޠ")]
     assert garbled
+    # mojibake among ASCII numbers and labels (a line of page 22, before unassigned code points made that
+    # page count as unreadable)
+    assert not candidates.shown_ever("1.000 ༏ଠ PERSON2 1.000౻໦޹உ PERSON2 1.000ઌൃޙൃ - 3 1.000ڙࢠ஍ސۚجٿ໰ ORGANIZATION2")
+    assert candidates.shown_ever("English: Hello World Arabic: مرحبا بالعالم Russian: Привет, мир Chinese: 你好世界")
     scores = np.ones(len(units.texts))
     scores[garbled] = 100.0
     chosen = passages.select(units, scores, 300, passages.DEFAULT_RULE)
