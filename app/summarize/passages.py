@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from app.summarize.candidates import Units, reading_words, shown_ever, tier, unit_of_tokens
+from app.summarize.candidates import Units, reading_words, shown_ever, speaker_lines, tier, unit_of_tokens
 from app.summarize.extractive import cut_words, words_of
 
 WORDS = {"short": 30, "medium": 150, "long": 300}
@@ -88,11 +88,12 @@ SHORT_RULE = Rule(norm=0.0, units="sentences", min_words=4, debias=False)
 per sentence, no distance debiasing."""
 
 
-def rule_for(length: str, bounded: bool = False) -> Rule:
-    """The selection rule tuned for a summary length: short summaries were tuned on dialogues that fit the
-    context (a full cache); a document read through a bounded cache keeps the long documents' rule, whose
-    debiasing undoes each probe window's pull to its end."""
-    return SHORT_RULE if length == "short" and not bounded else DEFAULT_RULE
+def rule_for(length: str, bounded: bool = False, dialogue: bool = False) -> Rule:
+    """The selection rule tuned for a summary: the short rule was tuned on dialogues that fit the context
+    (a full cache); documents, and anything read through a bounded cache, keep the long documents' rule,
+    whose debiasing undoes the instruction's pull to the end it just read (without it, make demo's short
+    summary was the report's closing thanks)."""
+    return SHORT_RULE if length == "short" and dialogue and not bounded else DEFAULT_RULE
 
 
 @dataclass
@@ -326,7 +327,7 @@ def passages_mode(run: Any, ctx: Any, decoding: Any = None, rule: Rule | None = 
     session = run.session(config)
     measured = yield from measure(run, session, text, header, document, ends, footer)
     yield Stage("choosing passages", f"{len(measured.positions)} entries measured, {config.policy} cache")
-    rule = rule or rule_for(ctx.length, config.bounded)
+    rule = rule or rule_for(ctx.length, config.bounded, speaker_lines(text))
     chosen = passages_of(measured, word_budget(ctx.length, ctx.token_limit), rule, ctx.document_language,
                          ctx.source_map)
     shown = chosen
